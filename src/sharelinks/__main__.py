@@ -1,0 +1,3 @@
+from sharelinks.cli import main
+
+main()

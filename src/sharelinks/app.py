@@ -1,0 +1,89 @@
+"""The ASGI application: the request observer in front of the FastAPI API.
+
+(Share-link redirects will sit in front of FastAPI here too, on their own fast path.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp
+
+from sharelinks import __version__
+from sharelinks.config import Settings
+from sharelinks.context import AppContext
+from sharelinks.db.database import Database
+from sharelinks.events.routes import router as events_router
+from sharelinks.http.errors import ApiError, error_response, handle_api_error, handle_unexpected
+from sharelinks.observability.middleware import RequestObserver
+from sharelinks.observability.routes import router as observability_router
+from sharelinks.persons.routes import router as persons_router
+from sharelinks.programs.routes import router as programs_router
+from sharelinks.shareables.routes import router as shareables_router
+from sharelinks.tokens.routes import router as tokens_router
+from sharelinks.tokens.service import TokenCache
+
+
+async def _http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return error_response(ApiError("not_found"))
+    if exc.status_code == 405:
+        return error_response(ApiError("method_not_allowed"))
+    return error_response(ApiError("invalid_parameter", status=exc.status_code, message=str(exc.detail)))
+
+
+async def _validation_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors: list[Any] = list(exc.errors())
+    where = ".".join(str(p) for p in errors[0].get("loc", ())) if errors else "request"
+    return error_response(ApiError("binding_error", field=where))
+
+
+def build_api(context: AppContext) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        context.db.dispose()
+
+    api = FastAPI(
+        title="Sharelinks",
+        version=__version__,
+        description="Personal referral share links for every customer, with an Extole-compatible API.",
+        lifespan=lifespan,
+    )
+    api.state.ctx = context
+    api.add_exception_handler(ApiError, handle_api_error)
+    api.add_exception_handler(HTTPException, _http_error)
+    api.add_exception_handler(RequestValidationError, _validation_error)
+    api.add_exception_handler(Exception, handle_unexpected)
+    for router in (
+        observability_router,
+        tokens_router,
+        programs_router,
+        persons_router,
+        shareables_router,
+        events_router,
+    ):
+        api.include_router(router)
+    return api
+
+
+def create_app(settings: Settings | None = None, *, database: Database | None = None) -> ASGIApp:
+    settings = settings or Settings.from_env()
+    context = AppContext(
+        settings=settings,
+        db=database or Database(settings.database_url),
+        token_cache=TokenCache(settings.token_cache_seconds),
+    )
+    api = build_api(context)
+    app = RequestObserver(api, access_log=settings.access_log)
+    app.state = api.state  # type: ignore[attr-defined]  # so tests and the CLI can reach the context
+    return app

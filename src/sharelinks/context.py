@@ -1,0 +1,22 @@
+"""What a running app holds: settings, database, caches. Reached from a request as `ctx(request)`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from sharelinks.config import Settings
+from sharelinks.db.database import Database
+from sharelinks.tokens.service import TokenCache
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    db: Database
+    token_cache: TokenCache
+
+
+def ctx(request: Request) -> AppContext:
+    return request.app.state.ctx  # type: ignore[no-any-return]

@@ -1,0 +1,1 @@
+"""Engine, metadata and migrations shared by every domain package."""

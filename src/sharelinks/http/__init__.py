@@ -1,0 +1,1 @@
+"""What every API route shares: the error envelope, auth and scopes, JSON bodies, paging."""

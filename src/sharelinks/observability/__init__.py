@@ -1,0 +1,1 @@
+"""Health checks, Prometheus metrics, structured logs with request ids."""

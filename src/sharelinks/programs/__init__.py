@@ -1,0 +1,1 @@
+"""Programs: a label, the domains its links live on, and where a click lands."""

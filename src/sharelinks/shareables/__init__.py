@@ -1,0 +1,1 @@
+"""Share links ("shareables" in Extole's API): one per person and key, each with a unique code."""
