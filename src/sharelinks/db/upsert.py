@@ -14,8 +14,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 def insert_or_ignore(conn: Connection, table: Table, values: dict[str, Any]) -> bool:
     """Insert one row unless it would break a unique constraint; True when the row was inserted."""
-    if conn.dialect.name == "postgresql":
-        stmt: Any = postgresql.insert(table).values(values).on_conflict_do_nothing()
-    else:
-        stmt = sqlite.insert(table).values(values).on_conflict_do_nothing()
-    return bool(conn.execute(stmt).rowcount == 1)
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    key = next(iter(table.primary_key.columns))
+    # RETURNING, not rowcount: psycopg reports rowcount -1 for ON CONFLICT inserts.
+    stmt = dialect.insert(table).values(values).on_conflict_do_nothing().returning(key)
+    return conn.execute(stmt).first() is not None
