@@ -126,7 +126,9 @@ def program(client: TestClient, auth: dict[str, str]) -> dict[str, object]:
 @pytest.fixture
 def person(client: TestClient, auth: dict[str, str]) -> dict[str, object]:
     response = client.post(
-        "/v2/persons", headers=auth, json={"email": "Alex@Example.com ", "first_name": "Alex", "partner_user_id": "USER-1"}
+        "/v2/persons",
+        headers=auth,
+        json={"email": "Alex@Example.com ", "first_name": "Alex", "partner_user_id": "USER-1"},
     )
     assert response.status_code == 200, response.text
     return response.json()  # type: ignore[no-any-return]

@@ -96,14 +96,24 @@ def test_code_taken_case_insensitively_with_free_suggestions(
     assert body["parameters"]["code"] == "ALEX01"
     assert len(suggestions) == 3 and "alex0101" not in [s.lower() for s in suggestions]
     for suggestion in suggestions:  # each suggestion really is free
-        assert create(client, auth, other["id"], {"label": "refer-a-friend", "code": suggestion, "key": suggestion}).status_code == 200
+        assert (
+            create(
+                client, auth, other["id"], {"label": "refer-a-friend", "code": suggestion, "key": suggestion}
+            ).status_code
+            == 200
+        )
 
 
 def test_name_style_codes(client: TestClient, auth: Json) -> None:
     client.post(
         "/v6/programs",
         headers=auth,
-        json={"label": "friends", "domains": ["f.example.com"], "destination_url": "https://e.example/r", "code_style": "name"},
+        json={
+            "label": "friends",
+            "domains": ["f.example.com"],
+            "destination_url": "https://e.example/r",
+            "code_style": "name",
+        },
     )
     made = []
     for i in range(3):
@@ -128,7 +138,9 @@ def test_get_list_update_delete_and_lookup(client: TestClient, auth: Json, progr
     assert len(client.get(f"/v5/persons/{pid}/shareables?data_values=a:1", headers=auth).json()) == 1
     assert len(client.get(f"/v5/persons/{pid}/shareables?labels=other", headers=auth).json()) == 0
     assert len(client.get(f"/v5/persons/{pid}/shareables?limit=1&offset=1", headers=auth).json()) == 1
-    assert_error(client.get(f"/v5/persons/{pid}/shareables?data_values=nocolon", headers=auth), 400, "data_values_invalid")
+    assert_error(
+        client.get(f"/v5/persons/{pid}/shareables?data_values=nocolon", headers=auth), 400, "data_values_invalid"
+    )
     updated = client.put(
         f"/v5/persons/{pid}/shareables/alex01", headers=auth, json={"data": {"c": "3"}, "content": {"title": "T"}}
     ).json()
@@ -148,7 +160,9 @@ def test_change_owner(client: TestClient, auth: Json, program: Json, person: Jso
     create(client, auth, person["id"], {"label": "refer-a-friend", "code": "alex01"})
     other = client.post("/v2/persons", headers=auth, json={"email": "new@example.com"}).json()
     path = f"/v3/persons/{person['id']}/shareables/alex01/update-shareable-owner"
-    assert_error(client.post(path, headers=auth, json={"new_person_id": "1234567890123456789"}), 400, "person_not_found")
+    assert_error(
+        client.post(path, headers=auth, json={"new_person_id": "1234567890123456789"}), 400, "person_not_found"
+    )
     moved = client.post(path, headers=auth, json={"new_person_id": other["id"]})
     assert moved.status_code == 200 and moved.json()["person_id"] == other["id"]
 

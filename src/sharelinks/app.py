@@ -85,5 +85,5 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     )
     api = build_api(context)
     app = RequestObserver(api, access_log=settings.access_log)
-    app.state = api.state  # type: ignore[attr-defined]  # so tests and the CLI can reach the context
+    app.state = api.state  # type: ignore[attr-defined]  # so tests can reach the context
     return app

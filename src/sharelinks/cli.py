@@ -61,9 +61,7 @@ def serve(
     db = _database(settings)
     upgrade(db.engine)
     db.dispose()
-    err.print(
-        f"Sharelinks on http://{host}:{port}  (database: {_safe_url(settings.database_url)}; docs at /docs)"
-    )
+    err.print(f"Sharelinks on http://{host}:{port}  (database: {_safe_url(settings.database_url)}; docs at /docs)")
     uvicorn.run(
         create_app(settings),
         host=host,
@@ -97,9 +95,7 @@ def program_create(
     label: Annotated[str, typer.Option(help="Program label, e.g. refer-a-friend.")],
     domain: Annotated[list[str], typer.Option(help="Program domain; repeat for more (first is primary).")],
     destination: Annotated[str, typer.Option(help="Where a click on a share link lands.")],
-    fallback: Annotated[
-        str | None, typer.Option(help="Fallback URL (unknown codes, email templates).")
-    ] = None,
+    fallback: Annotated[str | None, typer.Option(help="Fallback URL (unknown codes, email templates).")] = None,
     code_style: Annotated[str, typer.Option(help="'random' or 'name' (first name plus digits).")] = "random",
 ) -> None:
     """Create a program."""
@@ -128,9 +124,7 @@ def program_list() -> None:
 @token_app.command("create")
 def token_create(
     name: Annotated[str, typer.Option(help="What the token is for.")],
-    scope: Annotated[
-        list[str], typer.Option(help="USER_SUPPORT, CLIENT_ADMIN, CLIENT_SUPERUSER, …; repeatable.")
-    ],
+    scope: Annotated[list[str], typer.Option(help="USER_SUPPORT, CLIENT_ADMIN, CLIENT_SUPERUSER, …; repeatable.")],
     days: Annotated[int, typer.Option(help="Lifetime in days (0: never expires).")] = 365,
 ) -> None:
     """Create an access token. The token is printed once, alone on the last line."""
@@ -140,9 +134,7 @@ def token_create(
         raise typer.Exit(code=2)
     db = _migrated_database()
     issued = db.call(tokens.issue, name=name, scopes=scopes, duration=timedelta(days=days) if days else None)
-    err.print(
-        f"token {issued.principal.token_id} ({', '.join(sorted(scopes))}); store it now, it is not shown again:"
-    )
+    err.print(f"token {issued.principal.token_id} ({', '.join(sorted(scopes))}); store it now, it is not shown again:")
     # Plain print, not rich: nothing may wrap or colour the one line scripts read.
     print(issued.access_token, file=sys.stdout, flush=True)
 

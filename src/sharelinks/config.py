@@ -53,15 +53,11 @@ class Settings:
     def from_env(cls) -> Settings:
         defaults = cls()
         return cls(
-            database_url=normalize_database_url(
-                os.environ.get("SHARELINKS_DATABASE_URL") or defaults.database_url
-            ),
+            database_url=normalize_database_url(os.environ.get("SHARELINKS_DATABASE_URL") or defaults.database_url),
             max_body_bytes=_int("SHARELINKS_MAX_BODY_BYTES", defaults.max_body_bytes),
             max_batch_body_bytes=_int("SHARELINKS_MAX_BATCH_BODY_BYTES", defaults.max_batch_body_bytes),
             max_batch_items=_int("SHARELINKS_MAX_BATCH_ITEMS", defaults.max_batch_items),
-            token_cache_seconds=float(
-                os.environ.get("SHARELINKS_TOKEN_CACHE_SECONDS") or defaults.token_cache_seconds
-            ),
+            token_cache_seconds=float(os.environ.get("SHARELINKS_TOKEN_CACHE_SECONDS") or defaults.token_cache_seconds),
             access_log=_bool("SHARELINKS_ACCESS_LOG", defaults.access_log),
             log_level=os.environ.get("SHARELINKS_LOG_LEVEL") or defaults.log_level,
             require_email_for_shareables=_bool(

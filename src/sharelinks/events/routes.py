@@ -26,11 +26,7 @@ router = APIRouter(tags=["events"], dependencies=[Depends(require(Scope.USER_SUP
 async def _intake(request: Request, event_name: str | None) -> EventIntake:
     zone = request_zone(request)
     body = Fields(await read_json(request, ctx(request).settings.max_body_bytes))
-    return (
-        service.parse_request(body, zone)
-        if event_name is None
-        else service.parse_named(event_name, body, zone)
-    )
+    return service.parse_request(body, zone) if event_name is None else service.parse_named(event_name, body, zone)
 
 
 async def _record(request: Request, event_name: str | None = None) -> RecordedEvent:

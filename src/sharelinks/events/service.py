@@ -80,10 +80,7 @@ def _event_time(raw: str | None, zone: tzinfo) -> datetime | None:
 def parse_data(name: str, event_time: datetime | None, raw: Fields) -> EventIntake:
     data = raw.data
     email = raw.string("email")
-    if email is not None and email.strip():
-        email = persons.check_email(email)
-    else:
-        email = None
+    email = persons.check_email(email) if email is not None and email.strip() else None
     puid = raw.string_or_number("partner_user_id")
     person_id_raw = raw.string_or_number("person_id")
     person_id = parse_id(person_id_raw) if person_id_raw else None
@@ -175,9 +172,7 @@ def record(conn: Connection, intake: EventIntake) -> RecordedEvent:
             intake.labels,
             True,
         )
-    event = RecordedEvent(
-        event_id, intake.name, person, created, event_time, intake.data, intake.labels, False
-    )
+    event = RecordedEvent(event_id, intake.name, person, created, event_time, intake.data, intake.labels, False)
     reactions.run_all(conn, event)
     return event
 

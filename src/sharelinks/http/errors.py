@@ -106,19 +106,24 @@ class ApiError(Exception):
     """An error the client caused (or is told about), rendered as the Extole envelope."""
 
     def __init__(
-        self, code: str, /, *, status: int | None = None, message: str | None = None, **parameters: Any
+        self,
+        code: str,
+        /,
+        *,
+        status: int | None = None,
+        message: str | None = None,
+        params: dict[str, Any] | None = None,
+        **parameters: Any,
     ):
         default_status, default_message = CATALOG[code]
         self.code = code
         self.status = status if status is not None else default_status
         self.message = message if message is not None else default_message
-        self.parameters = parameters
+        self.parameters = {**(params or {}), **parameters}
         super().__init__(f"{code}: {self.message}")
 
 
-def envelope(
-    code: str, status: int, message: str, parameters: dict[str, Any] | None = None
-) -> dict[str, Any]:
+def envelope(code: str, status: int, message: str, parameters: dict[str, Any] | None = None) -> dict[str, Any]:
     # Insertion order is the wire order.
     return {
         "unique_id": str(new_id()),

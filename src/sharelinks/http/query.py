@@ -13,6 +13,6 @@ def name_value_pairs(raw: str | None, *, error: str, parameter: str) -> dict[str
     for item in raw.split(","):
         name, sep, value = item.partition(":")
         if not sep or not name:
-            raise ApiError(error, **{parameter: raw[:200]})
+            raise ApiError(error, params={parameter: raw[:200]})
         pairs[name] = value
     return pairs

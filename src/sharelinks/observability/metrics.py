@@ -6,9 +6,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
-REQUESTS = Counter(
-    "sharelinks_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=REGISTRY
-)
+REQUESTS = Counter("sharelinks_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=REGISTRY)
 LATENCY = Histogram(
     "sharelinks_http_request_duration_seconds",
     "HTTP request latency",
@@ -16,9 +14,5 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
     registry=REGISTRY,
 )
-LINKS_CREATED = Counter(
-    "sharelinks_links_created_total", "Share links created", ["source"], registry=REGISTRY
-)
-EVENTS_RECEIVED = Counter(
-    "sharelinks_events_received_total", "Events received", ["outcome"], registry=REGISTRY
-)
+LINKS_CREATED = Counter("sharelinks_links_created_total", "Share links created", ["source"], registry=REGISTRY)
+EVENTS_RECEIVED = Counter("sharelinks_events_received_total", "Events received", ["outcome"], registry=REGISTRY)

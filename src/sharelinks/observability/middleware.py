@@ -55,6 +55,7 @@ class RequestObserver:
             metrics.LATENCY.labels(method, route).observe(elapsed)
             if self.access_log:
                 extra: dict[str, Any] = {
+                    "request_id": rid,
                     "method": method,
                     "route": route,
                     "status": status,
@@ -67,7 +68,7 @@ class RequestObserver:
 def _incoming_id(scope: Scope) -> str | None:
     for name, value in scope["headers"]:
         if name == b"x-request-id":
-            text = value.decode("latin-1")
+            text = str(value.decode("latin-1"))
             # Only a short, plain id is echoed back: it ends up in logs and headers.
             if 0 < len(text) <= 64 and text.replace("-", "").isalnum():
                 return text

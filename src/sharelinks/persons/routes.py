@@ -106,7 +106,5 @@ async def update_v5(request: Request, person_id: str) -> JSON:
     app = ctx(request)
     pid = path_person_id(person_id)
     fields = service.parse_v5(Fields(await read_json(request, app.settings.max_body_bytes)))
-    person = await app.db.run(
-        service.update_person, pid, fields, duplicate_error="identity_key_value_already_taken"
-    )
+    person = await app.db.run(service.update_person, pid, fields, duplicate_error="identity_key_value_already_taken")
     return JSON(v5_response(person))

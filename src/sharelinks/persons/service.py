@@ -72,9 +72,7 @@ def _row_to_person(row: Row[Any]) -> Person:
 
 def check_email(raw: str, *, error: str = "invalid_email") -> str:
     if normalize_email(raw) is None:
-        raise (
-            ApiError(error, email=raw[:254]) if error == "invalid_email" else ApiError(error, value=raw[:254])
-        )
+        raise (ApiError(error, email=raw[:254]) if error == "invalid_email" else ApiError(error, value=raw[:254]))
     return raw.strip()
 
 
@@ -88,7 +86,7 @@ def check_partner_user_id(raw: str) -> str:
 def check_name(raw: str, which: str) -> str:
     value = raw.strip()
     if len(value) > NAME_MAX:
-        raise ApiError(f"invalid_length_{which}", **{which: value[:NAME_MAX]})
+        raise ApiError(f"invalid_length_{which}", params={which: value[:NAME_MAX]})
     return value
 
 
@@ -325,7 +323,7 @@ def _must_get(conn: Connection, person_id: int) -> Person:
 
 def _fill_missing(conn: Connection, person: Person, **candidates: str | None) -> None:
     """Set attributes the person does not have yet; never overwrite what is there."""
-    values = {k: v for k, v in candidates.items() if v and getattr(person, k) is None}
+    values: dict[str, Any] = {k: v for k, v in candidates.items() if v and getattr(person, k) is None}
     if not values:
         return
     if "partner_user_id" in values and find_by_partner_user_id(conn, values["partner_user_id"]) is not None:

@@ -21,8 +21,6 @@ program_domains = Table(
     "program_domains",
     metadata,
     Column("domain", String(260), primary_key=True),
-    Column(
-        "program_id", BigInteger, ForeignKey("programs.id", ondelete="CASCADE"), nullable=False, index=True
-    ),
+    Column("program_id", BigInteger, ForeignKey("programs.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("position", Integer, nullable=False),
 )

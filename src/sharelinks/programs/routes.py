@@ -28,9 +28,7 @@ async def list_programs(request: Request) -> JSON:
 @router.post("/v6/programs", openapi_extra=body_of(ProgramRequest))
 async def create_program(request: Request) -> JSON:
     app = ctx(request)
-    changes = service.parse_changes(
-        Fields(await read_json(request, app.settings.max_body_bytes)), creating=True
-    )
+    changes = service.parse_changes(Fields(await read_json(request, app.settings.max_body_bytes)), creating=True)
     program = await app.db.run(service.create, changes)
     return JSON(program_response(program, request_zone(request)))
 
@@ -44,8 +42,6 @@ async def get_program(request: Request, label: str) -> JSON:
 @router.put("/v6/programs/{label}", openapi_extra=body_of(ProgramRequest))
 async def update_program(request: Request, label: str) -> JSON:
     app = ctx(request)
-    changes = service.parse_changes(
-        Fields(await read_json(request, app.settings.max_body_bytes)), creating=False
-    )
+    changes = service.parse_changes(Fields(await read_json(request, app.settings.max_body_bytes)), creating=False)
     program = await app.db.run(service.update_program, label, changes)
     return JSON(program_response(program, request_zone(request)))

@@ -15,9 +15,7 @@ class ProgramRequest(BaseModel):
     """Documents the body of POST/PUT /v6/programs (validated by `service.parse_changes`)."""
 
     label: str = Field(examples=["refer-a-friend"])
-    domains: list[str] = Field(
-        examples=[["share.yourbrand.com"]], description="First one is the primary domain."
-    )
+    domains: list[str] = Field(examples=[["share.yourbrand.com"]], description="First one is the primary domain.")
     destination_url: str = Field(examples=["https://www.yourbrand.com/refer"])
     fallback_url: str | None = Field(default=None, examples=["https://refer.yourbrand.com"])
     code_style: str = Field(default="random", description="'random' or 'name' (first name plus digits).")

@@ -47,9 +47,7 @@ class ProgramChanges:
 
 def check_label(label: str) -> str:
     if not LABEL_MIN <= len(label) <= LABEL_MAX:
-        raise ApiError(
-            "label_name_length_out_of_range", name=label, min_length=LABEL_MIN, max_length=LABEL_MAX
-        )
+        raise ApiError("label_name_length_out_of_range", name=label, min_length=LABEL_MIN, max_length=LABEL_MAX)
     if not LABEL_RE.match(label):
         raise ApiError("label_name_contains_illegal_character", label=label)
     return label
@@ -175,9 +173,9 @@ def create(conn: Connection, changes: ProgramChanges) -> Program:
 
 def update_program(conn: Connection, label: str, changes: ProgramChanges) -> Program:
     program = require_by_label(conn, label)
-    if changes.label is not None and changes.label != program.label:
-        if get_by_label(conn, changes.label) is not None:
-            raise ApiError("program_label_taken", label=changes.label)
+    new_label = changes.label if changes.label != program.label else None
+    if new_label is not None and get_by_label(conn, new_label) is not None:
+        raise ApiError("program_label_taken", label=changes.label)
     values: dict[str, Any] = {"updated_at": clock.now()}
     if changes.label is not None:
         values["label"] = changes.label

@@ -85,9 +85,7 @@ def _render(version: str, request: Request) -> Callable[[Shareable], dict[str, A
 # v5 -------------------------------------------------------------------------------------------
 
 
-@router.post(
-    "/v5/persons/{person_id}/shareables", dependencies=support, openapi_extra=body_of(ShareableRequest)
-)
+@router.post("/v5/persons/{person_id}/shareables", dependencies=support, openapi_extra=body_of(ShareableRequest))
 async def create_v5(request: Request, person_id: str) -> JSON:
     render = _render("v5", request)
     return JSON(render(await _create(request, person_id)))
@@ -118,9 +116,7 @@ async def update_v5(request: Request, person_id: str, code: str) -> JSON:
 # v3 (legacy, still documented: the customer document's curl uses it) ------------------------------
 
 
-@router.post(
-    "/v3/persons/{person_id}/shareables", dependencies=support, openapi_extra=body_of(ShareableRequest)
-)
+@router.post("/v3/persons/{person_id}/shareables", dependencies=support, openapi_extra=body_of(ShareableRequest))
 async def create_v3(request: Request, person_id: str) -> JSON:
     return JSON(v3_response(await _create(request, person_id)))
 

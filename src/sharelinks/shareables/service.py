@@ -117,9 +117,7 @@ def check_content(raw: Fields | None) -> dict[str, str | None] | None:
     for name in ("title", "partner_content_id"):
         value = content[name]
         if value is not None and len(value) > CONTENT_TEXT_MAX:
-            raise ApiError(
-                "invalid_parameter", message=f"content.{name} is longer than {CONTENT_TEXT_MAX}", name=name
-            )
+            raise ApiError("invalid_parameter", message=f"content.{name} is longer than {CONTENT_TEXT_MAX}", name=name)
     return content if any(v is not None for v in content.values()) else None
 
 
@@ -177,9 +175,7 @@ def _to_shareable(row: Row[Any]) -> Shareable:
 
 
 def by_person_and_key(conn: Connection, person_id: int, key: str) -> Shareable | None:
-    row = conn.execute(
-        select(shareables).where(shareables.c.person_id == person_id, shareables.c.key == key)
-    ).first()
+    row = conn.execute(select(shareables).where(shareables.c.person_id == person_id, shareables.c.key == key)).first()
     return None if row is None else _to_shareable(row)
 
 
@@ -192,7 +188,7 @@ def require_code(conn: Connection, code: str, person_id: int | None = None) -> S
     found = by_code(conn, code)
     if found is None or (person_id is not None and found.person_id != person_id):
         params = {"code": code} if person_id is None else {"person_id": str(person_id), "code": code}
-        raise ApiError("shareable_not_found", **params)
+        raise ApiError("shareable_not_found", params=params)
     return found
 
 
@@ -206,11 +202,7 @@ def list_for_person(
     newest_update_first: bool = False,
 ) -> list[Shareable]:
     persons.require(conn, person_id)
-    order = (
-        (shareables.c.updated_at.desc(),)
-        if newest_update_first
-        else (shareables.c.created_at, shareables.c.id)
-    )
+    order = (shareables.c.updated_at.desc(),) if newest_update_first else (shareables.c.created_at, shareables.c.id)
     rows = conn.execute(select(shareables).where(shareables.c.person_id == person_id).order_by(*order)).all()
     found = [_to_shareable(r) for r in rows]
     if labels:
@@ -239,8 +231,9 @@ def _insert(
 ) -> Shareable | None:
     """Insert, or return None when a unique constraint (code or person+key) already holds the spot."""
     now = clock.now()
+    shareable_id = new_id()
     values = {
-        "id": new_id(),
+        "id": shareable_id,
         "person_id": person.id,
         "program_id": program.id,
         "key": key,
@@ -255,7 +248,19 @@ def _insert(
     }
     if not insert_or_ignore(conn, shareables, values):
         return None
-    return Shareable(**{k: v for k, v in values.items() if k != "code_key"})
+    return Shareable(
+        id=shareable_id,
+        person_id=person.id,
+        program_id=program.id,
+        key=key,
+        label=label,
+        code=code,
+        domain=domain,
+        content=content,
+        data=data,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def _existing_for_key(existing: Shareable, code: str | None) -> Shareable:
@@ -281,9 +286,7 @@ def _generated_candidates(conn: Connection, program: Program, person: Person) ->
     if program.code_style == "name":
         names = codes.name_candidates(person.first_name)
         if names:
-            taken = set(
-                conn.execute(select(shareables.c.code_key).where(shareables.c.code_key.in_(names))).scalars()
-            )
+            taken = set(conn.execute(select(shareables.c.code_key).where(shareables.c.code_key.in_(names))).scalars())
             tries = [c for c in names if c not in taken][:RANDOM_ATTEMPTS]
             tries += [codes.name_fallback(person.first_name) for _ in range(RANDOM_ATTEMPTS)]
     return tries + [codes.random_code() for _ in range(RANDOM_ATTEMPTS)]
@@ -329,9 +332,7 @@ def get_or_create(
     raise RuntimeError("no free share-link code after bounded retries")
 
 
-def create(
-    conn: Connection, person_id: int, request: CreateRequest, *, require_email: bool
-) -> tuple[Shareable, bool]:
+def create(conn: Connection, person_id: int, request: CreateRequest, *, require_email: bool) -> tuple[Shareable, bool]:
     person = persons.require(conn, person_id)
     if require_email and not person.email:
         raise ApiError("person_not_rewardable", person_id=str(person.id))

@@ -51,17 +51,13 @@ async def create_token(request: Request) -> JSON:
     app = ctx(request)
     current = await authenticate(request)
     raw = await read_json(request, app.settings.max_body_bytes, required=False)
-    body = Fields(raw if raw is not None else {}).only(
-        {"client_id", "duration_seconds", "email", "password", "scopes"}
-    )
+    body = Fields(raw if raw is not None else {}).only({"client_id", "duration_seconds", "email", "password", "scopes"})
     if body.has("email") or body.has("password"):
         # Console users arrive with the console; until then only tokens can mint tokens.
         raise ApiError("invalid_credentials")
     duration = body.data.get("duration_seconds")
     if duration is not None and (
-        isinstance(duration, bool)
-        or not isinstance(duration, int)
-        or not 0 < duration <= MAX_DURATION_SECONDS
+        isinstance(duration, bool) or not isinstance(duration, int) or not 0 < duration <= MAX_DURATION_SECONDS
     ):
         raise ApiError("invalid_duration")
     requested = body.array("scopes")
@@ -87,6 +83,7 @@ async def introspect_own(request: Request) -> JSON:
 
 
 async def _principal_of(request: Request, token: str) -> Principal:
+    await authenticate(request)
     app = ctx(request)
     principal = await app.db.run(service.lookup, service.hash_token(token))
     if principal is None:
@@ -103,6 +100,7 @@ async def introspect(request: Request, token: str) -> JSON:
 
 @router.delete("/v4/tokens/{token}")
 async def revoke(request: Request, token: str) -> Response:
+    await authenticate(request)
     app = ctx(request)
     token_hash = service.hash_token(token)
     if not await app.db.run(service.revoke_by_hash, token_hash):

@@ -108,9 +108,7 @@ class TokenCache:
 
 
 def lookup(conn: Connection, token_hash: str) -> Principal | None:
-    row = conn.execute(
-        select(tokens).where(tokens.c.token_hash == token_hash, tokens.c.revoked_at.is_(None))
-    ).first()
+    row = conn.execute(select(tokens).where(tokens.c.token_hash == token_hash, tokens.c.revoked_at.is_(None))).first()
     return None if row is None else _principal(row)
 
 
@@ -120,17 +118,13 @@ def check_expiry(principal: Principal) -> None:
 
 
 def list_tokens(conn: Connection) -> list[Principal]:
-    rows = conn.execute(
-        select(tokens).where(tokens.c.revoked_at.is_(None)).order_by(tokens.c.created_at)
-    ).all()
+    rows = conn.execute(select(tokens).where(tokens.c.revoked_at.is_(None)).order_by(tokens.c.created_at)).all()
     return [_principal(r) for r in rows]
 
 
 def revoke_by_id(conn: Connection, token_id: int) -> bool:
     result = conn.execute(
-        update(tokens)
-        .where(tokens.c.id == token_id, tokens.c.revoked_at.is_(None))
-        .values(revoked_at=clock.now())
+        update(tokens).where(tokens.c.id == token_id, tokens.c.revoked_at.is_(None)).values(revoked_at=clock.now())
     )
     return result.rowcount == 1
 

@@ -12,7 +12,6 @@ from alembic import op
 
 from sharelinks.db.metadata import JSONText, UTCDateTime
 
-
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -116,9 +115,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["person_id"], ["persons.id"], name=op.f("fk_shareables_person_id_persons"), ondelete="CASCADE"
         ),
-        sa.ForeignKeyConstraint(
-            ["program_id"], ["programs.id"], name=op.f("fk_shareables_program_id_programs")
-        ),
+        sa.ForeignKeyConstraint(["program_id"], ["programs.id"], name=op.f("fk_shareables_program_id_programs")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_shareables")),
         sa.UniqueConstraint("code_key", name=op.f("uq_shareables_code_key")),
         sa.UniqueConstraint("person_id", "key", name=op.f("uq_shareables_person_id_key")),
