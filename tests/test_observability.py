@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 
+from sharelinks.app import create_app
+from sharelinks.config import Settings
+from sharelinks.db.database import Database
 from sharelinks.observability.logs import JsonFormatter
 
 Json = dict[str, Any]
@@ -31,21 +36,41 @@ def test_metrics_count_routes_links_and_events(client: TestClient, auth: Json, p
     assert "sharelinks_http_request_duration_seconds_bucket" in text
 
 
-def test_access_log_is_json_with_request_id_and_no_secrets(
-    client: TestClient, auth: Json, caplog: pytest.LogCaptureFixture
-) -> None:
-    client.app.access_log = True  # type: ignore[attr-defined]
+def test_access_log_is_json_with_request_id_and_no_secrets(settings: Settings, db: Database, auth: Json) -> None:
+    written: list[bytes] = []
+    app = create_app(replace(settings, access_log=True), database=db)
+    app.state.ctx.access_log._write = written.append  # type: ignore[attr-defined]
     token = auth["Authorization"].split()[1]
-    with caplog.at_level(logging.INFO, logger="sharelinks.access"):
+    with TestClient(app) as client:
         client.get(
             "/v2/persons",
             params={"access_token": token, "email": "secret@example.com"},
             headers={"X-Request-Id": "r-1"},
         )
-        client.get("/v2/persons", headers=auth)
-    formatter = JsonFormatter()
-    lines = [formatter.format(r) for r in caplog.records if r.name == "sharelinks.access"]
-    assert len(lines) == 2
-    assert '"request_id":"r-1"' in lines[0] and '"route":"/v2/persons"' in lines[0]
-    for line in lines:
-        assert token not in line and "secret@example.com" not in line
+        client.get("/v2/persons/1234567890123456789", headers=auth)
+    lines = [orjson.loads(line) for chunk in written for line in chunk.splitlines()]
+    assert [(e["route"], e["status"]) for e in lines] == [("/v2/persons", 200), ("/v2/persons/{person_id}", 404)]
+    assert lines[0]["request_id"] == "r-1" and lines[0]["logger"] == "sharelinks.access"
+    assert lines[1]["request_id"] and lines[1]["duration_ms"] > 0
+    for chunk in written:
+        assert token.encode() not in chunk and b"secret@example.com" not in chunk
+
+
+def test_error_logs_are_json_with_the_request_id(
+    client: TestClient, auth: Json, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sharelinks.events import reactions
+
+    def explode(conn: object, event: object) -> None:
+        raise RuntimeError("kaboom")
+
+    reactions.register(explode)
+    try:
+        with caplog.at_level(logging.ERROR, logger="sharelinks.errors"):
+            response = client.post("/v5/events", headers={**auth, "X-Request-Id": "err-7"}, json={"event_name": "x"})
+    finally:
+        reactions.unregister(explode)
+    assert response.status_code == 500
+    record = next(r for r in caplog.records if r.name == "sharelinks.errors")
+    line = orjson.loads(JsonFormatter().format(record))
+    assert line["unique_id"] == response.json()["unique_id"] and "kaboom" in line["exc"]

@@ -22,6 +22,7 @@ from sharelinks.context import AppContext
 from sharelinks.db.database import Database
 from sharelinks.events.routes import router as events_router
 from sharelinks.http.errors import ApiError, error_response, handle_api_error, handle_unexpected
+from sharelinks.observability.access_log import AccessLog
 from sharelinks.observability.middleware import RequestObserver
 from sharelinks.observability.routes import router as observability_router
 from sharelinks.persons.routes import router as persons_router
@@ -50,7 +51,12 @@ async def _validation_error(_request: Request, exc: Exception) -> Response:
 def build_api(context: AppContext) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        context.db.start_background_tasks()
+        if context.access_log is not None:
+            context.access_log.start()
         yield
+        if context.access_log is not None:
+            await context.access_log.stop()
         context.db.dispose()
 
     api = FastAPI(
@@ -64,13 +70,14 @@ def build_api(context: AppContext) -> FastAPI:
     api.add_exception_handler(HTTPException, _http_error)
     api.add_exception_handler(RequestValidationError, _validation_error)
     api.add_exception_handler(Exception, handle_unexpected)
+    # Routes are matched in order: the busiest first.
     for router in (
-        observability_router,
-        tokens_router,
-        programs_router,
-        persons_router,
         shareables_router,
         events_router,
+        persons_router,
+        programs_router,
+        tokens_router,
+        observability_router,
     ):
         api.include_router(router)
     return api
@@ -80,10 +87,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     settings = settings or Settings.from_env()
     context = AppContext(
         settings=settings,
-        db=database or Database(settings.database_url),
+        db=database or Database(settings.database_url, background_checkpoints=True),
         token_cache=TokenCache(settings.token_cache_seconds),
+        access_log=AccessLog() if settings.access_log else None,
     )
     api = build_api(context)
-    app = RequestObserver(api, access_log=settings.access_log)
+    app = RequestObserver(api, access_log=context.access_log)
     app.state = api.state  # type: ignore[attr-defined]  # so tests can reach the context
     return app

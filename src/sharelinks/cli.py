@@ -61,6 +61,7 @@ def serve(
     db = _database(settings)
     upgrade(db.engine)
     db.dispose()
+    tune_gc()
     err.print(f"Sharelinks on http://{host}:{port}  (database: {_safe_url(settings.database_url)}; docs at /docs)")
     uvicorn.run(
         create_app(settings),
@@ -72,6 +73,20 @@ def serve(
         log_config=None,
         server_header=False,
     )
+
+
+def tune_gc() -> None:
+    """Fewer, cheaper garbage collections on a long-running server.
+
+    Everything imported so far is frozen out of the collector's view, and the youngest generation is
+    collected less often: a full collection otherwise walks every object and showed up as 50-100 ms
+    stalls in the p99 of our API benchmarks.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
 
 
 def _safe_url(url: str) -> str:

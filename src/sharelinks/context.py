@@ -8,6 +8,7 @@ from starlette.requests import Request
 
 from sharelinks.config import Settings
 from sharelinks.db.database import Database
+from sharelinks.observability.access_log import AccessLog
 from sharelinks.tokens.service import TokenCache
 
 
@@ -16,6 +17,7 @@ class AppContext:
     settings: Settings
     db: Database
     token_cache: TokenCache
+    access_log: AccessLog | None = None
 
 
 def ctx(request: Request) -> AppContext:

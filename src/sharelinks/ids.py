@@ -6,14 +6,44 @@ so they reveal neither volume nor order and cannot be enumerated.
 
 from __future__ import annotations
 
-import secrets
+import os
+import threading
 
 _LOW = 10**18  # keep every ID 19 digits long
 _SPAN = (2**63 - 1) - _LOW
+# The largest multiple of _SPAN below 2**64: draws at or above it are rejected, so every ID in the
+# span is equally likely (no modulo bias).
+_LIMIT = (2**64 // _SPAN) * _SPAN
+
+
+class _RandomPool:
+    """os.urandom read 4 KiB at a time: one syscall per 512 IDs instead of one per ID (it was 6% of
+    event-ingest CPU). The bytes are the kernel CSPRNG's; only the read is batched."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._buffer = b""
+        self._offset = 0
+        self._lock = threading.Lock()
+
+    def draw64(self) -> int:
+        with self._lock:
+            if self._offset + 8 > len(self._buffer):
+                self._buffer = os.urandom(self._size)
+                self._offset = 0
+            chunk = self._buffer[self._offset : self._offset + 8]
+            self._offset += 8
+        return int.from_bytes(chunk, "big")
+
+
+_pool = _RandomPool()
 
 
 def new_id() -> int:
-    return _LOW + secrets.randbelow(_SPAN)
+    while True:
+        draw = _pool.draw64()
+        if draw < _LIMIT:
+            return _LOW + draw % _SPAN
 
 
 def parse_id(raw: str) -> int | None:

@@ -24,6 +24,7 @@ from sharelinks.persons import service as persons
 from sharelinks.persons.service import Person
 
 EVENT_NAME_MAX = 255
+_INSERT = events.insert()
 CONVERSION_ID_MAX = 38
 
 
@@ -154,7 +155,7 @@ def record(conn: Connection, intake: EventIntake) -> RecordedEvent:
         "data": intake.data,
     }
     if intake.conversion_id is None:
-        conn.execute(events.insert().values(values))
+        conn.execute(_INSERT, values)
     elif not insert_or_ignore(conn, events, values):
         existing = conn.execute(
             select(events.c.id, events.c.person_id, events.c.event_time).where(

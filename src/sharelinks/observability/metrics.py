@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -16,3 +18,17 @@ LATENCY = Histogram(
 )
 LINKS_CREATED = Counter("sharelinks_links_created_total", "Share links created", ["source"], registry=REGISTRY)
 EVENTS_RECEIVED = Counter("sharelinks_events_received_total", "Events received", ["outcome"], registry=REGISTRY)
+
+
+# `labels()` costs a lock and a tuple lookup each time; the children are cached per label set.
+_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
+def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+    key = (method, route, status)
+    children = _children.get(key)
+    if children is None:
+        children = (REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route))
+        _children[key] = children
+    children[0].inc()
+    children[1].observe(seconds)

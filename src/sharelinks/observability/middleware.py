@@ -5,17 +5,14 @@ Pure ASGI rather than Starlette's BaseHTTPMiddleware, which costs a task and a s
 
 from __future__ import annotations
 
-import logging
 import time
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sharelinks.ids import new_id
 from sharelinks.observability import metrics
+from sharelinks.observability.access_log import AccessLog
 from sharelinks.observability.logs import request_id
-
-access = logging.getLogger("sharelinks.access")
 
 
 def _route_template(scope: Scope) -> str:
@@ -24,7 +21,7 @@ def _route_template(scope: Scope) -> str:
 
 
 class RequestObserver:
-    def __init__(self, app: ASGIApp, *, access_log: bool = True) -> None:
+    def __init__(self, app: ASGIApp, *, access_log: AccessLog | None = None) -> None:
         self.app = app
         self.access_log = access_log
 
@@ -51,17 +48,12 @@ class RequestObserver:
             elapsed = time.perf_counter() - started
             route = _route_template(scope)
             method = scope["method"]
-            metrics.REQUESTS.labels(method, route, str(status)).inc()
-            metrics.LATENCY.labels(method, route).observe(elapsed)
-            if self.access_log:
-                extra: dict[str, Any] = {
-                    "request_id": rid,
-                    "method": method,
-                    "route": route,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 3),
-                }
-                access.info("request", extra=extra)
+            metrics.observe_request(method, route, status, elapsed)
+            if self.access_log is not None:
+                # Route template only: raw paths and query strings may carry tokens and emails.
+                self.access_log.record(
+                    request_id=rid, method=method, route=route, status=status, duration_ms=round(elapsed * 1000, 3)
+                )
             request_id.reset(token)
 
 

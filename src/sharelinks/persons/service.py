@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sharelinks import clock
@@ -150,8 +150,15 @@ def parse_v5(body: Fields) -> PersonFields:
     return out
 
 
+# Hot-path statements are built once; SQLAlchemy then skips re-deriving their cache keys per call.
+_BY_ID = select(persons).where(persons.c.id == bindparam("person_id"))
+_BY_EMAIL_KEY = select(persons).where(persons.c.email_key == bindparam("email_key"))
+_BY_PARTNER_USER_ID = select(persons).where(persons.c.partner_user_id == bindparam("partner_user_id"))
+_INSERT = persons.insert()
+
+
 def get(conn: Connection, person_id: int) -> Person | None:
-    row = conn.execute(select(persons).where(persons.c.id == person_id)).first()
+    row = conn.execute(_BY_ID, {"person_id": person_id}).first()
     return None if row is None else _row_to_person(row)
 
 
@@ -166,12 +173,12 @@ def find_by_email(conn: Connection, email: str) -> Person | None:
     key = normalize_email(email)
     if key is None:
         return None
-    row = conn.execute(select(persons).where(persons.c.email_key == key)).first()
+    row = conn.execute(_BY_EMAIL_KEY, {"email_key": key}).first()
     return None if row is None else _row_to_person(row)
 
 
 def find_by_partner_user_id(conn: Connection, partner_user_id: str) -> Person | None:
-    row = conn.execute(select(persons).where(persons.c.partner_user_id == partner_user_id)).first()
+    row = conn.execute(_BY_PARTNER_USER_ID, {"partner_user_id": partner_user_id}).first()
     return None if row is None else _row_to_person(row)
 
 
@@ -289,30 +296,36 @@ def resolve_for_event(
             fields = PersonFields({"email": email, "partner_user_id": partner_user_id, **names})
             values = _insert_values(fields)
             if insert_or_ignore(conn, persons, values):
-                return _must_get(conn, values["id"]), True
+                return _from_values(values), True
             found = find_by_email(conn, email)
             if found is None:
                 # The partner_user_id belongs to someone else: make the person without it.
                 values = _insert_values(PersonFields({"email": email, **names}))
                 if insert_or_ignore(conn, persons, values):
-                    return _must_get(conn, values["id"]), True
+                    return _from_values(values), True
                 found = find_by_email(conn, email)
             assert found is not None
-        _fill_missing(conn, found, partner_user_id=partner_user_id, **names)
-        return _must_get(conn, found.id), False
+        if _fill_missing(conn, found, partner_user_id=partner_user_id, **names):
+            return _must_get(conn, found.id), False
+        return found, False
     if partner_user_id is not None:
         found = find_by_partner_user_id(conn, partner_user_id)
         if found is None:
             values = _insert_values(PersonFields({"partner_user_id": partner_user_id, **names}))
             if insert_or_ignore(conn, persons, values):
-                return _must_get(conn, values["id"]), True
+                return _from_values(values), True
             found = find_by_partner_user_id(conn, partner_user_id)
             assert found is not None
         return found, False
     # No identity at all: an anonymous person, as Extole creates one per unidentified event.
     values = _insert_values(PersonFields(names))
-    conn.execute(persons.insert().values(values))
-    return _must_get(conn, values["id"]), True
+    conn.execute(_INSERT, values)
+    return _from_values(values), True
+
+
+def _from_values(values: dict[str, Any]) -> Person:
+    """The Person just inserted, without reading it back."""
+    return Person(**{k: v for k, v in values.items() if k != "email_key"})
 
 
 def _must_get(conn: Connection, person_id: int) -> Person:
@@ -321,18 +334,18 @@ def _must_get(conn: Connection, person_id: int) -> Person:
     return person
 
 
-def _fill_missing(conn: Connection, person: Person, **candidates: str | None) -> None:
-    """Set attributes the person does not have yet; never overwrite what is there."""
+def _fill_missing(conn: Connection, person: Person, **candidates: str | None) -> bool:
+    """Set attributes the person does not have yet, never overwriting; True if anything changed."""
     values: dict[str, Any] = {k: v for k, v in candidates.items() if v and getattr(person, k) is None}
-    if not values:
-        return
     if "partner_user_id" in values and find_by_partner_user_id(conn, values["partner_user_id"]) is not None:
         del values["partner_user_id"]
-    if values:
-        values["updated_at"] = clock.now()
-        values["version"] = person.version + 1
-        try:
-            with conn.begin_nested():
-                conn.execute(update(persons).where(persons.c.id == person.id).values(**values))
-        except IntegrityError:
-            pass  # another request took that partner_user_id a moment ago; keep the person as is
+    if not values:
+        return False
+    values["updated_at"] = clock.now()
+    values["version"] = person.version + 1
+    try:
+        with conn.begin_nested():
+            conn.execute(update(persons).where(persons.c.id == person.id).values(**values))
+    except IntegrityError:
+        return False  # another request took that partner_user_id a moment ago; keep the person as is
+    return True

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 
 from sharelinks import clock
 from sharelinks.db.upsert import insert_or_ignore
@@ -97,12 +98,16 @@ def parse_changes(body: Fields, *, creating: bool) -> ProgramChanges:
     )
 
 
+_DOMAINS_OF = (
+    select(program_domains.c.domain)
+    .where(program_domains.c.program_id == bindparam("program_id"))
+    .order_by(program_domains.c.position)
+)
+_BY_LABEL = select(programs).where(programs.c.label == bindparam("label"))
+
+
 def _load(conn: Connection, row: Any) -> Program:
-    domains = conn.execute(
-        select(program_domains.c.domain)
-        .where(program_domains.c.program_id == row.id)
-        .order_by(program_domains.c.position)
-    ).scalars()
+    domains = conn.execute(_DOMAINS_OF, {"program_id": row.id}).scalars()
     return Program(
         id=row.id,
         label=row.label,
@@ -116,7 +121,7 @@ def _load(conn: Connection, row: Any) -> Program:
 
 
 def get_by_label(conn: Connection, label: str) -> Program | None:
-    row = conn.execute(select(programs).where(programs.c.label == label)).first()
+    row = conn.execute(_BY_LABEL, {"label": label}).first()
     return None if row is None else _load(conn, row)
 
 
@@ -166,6 +171,7 @@ def create(conn: Connection, changes: ProgramChanges) -> Program:
     if not inserted:
         raise ApiError("program_label_taken", label=changes.label)
     _claim_domains(conn, program_id, changes.domains)
+    cache.clear()
     program = get_by_id(conn, program_id)
     assert program is not None
     return program
@@ -188,6 +194,7 @@ def update_program(conn: Connection, label: str, changes: ProgramChanges) -> Pro
     conn.execute(update(programs).where(programs.c.id == program.id).values(**values))
     if changes.domains is not None:
         _claim_domains(conn, program.id, changes.domains)
+    cache.clear()
     updated = get_by_id(conn, program.id)
     assert updated is not None
     return updated
@@ -205,3 +212,33 @@ def choose_domain(program: Program, program_url: str | None) -> str:
 
 def link_for(domain: str, code: str) -> str:
     return f"https://{domain}/{code}"
+
+
+class ProgramCache:
+    """Programs by label, for the request path: they change rarely and are read on every link create.
+
+    Entries live `ttl` seconds. A change made through this process clears the cache at once; other
+    processes see it within `ttl`.
+    """
+
+    def __init__(self, ttl: float = 2.0) -> None:
+        self.ttl = ttl
+        self._entries: dict[str, tuple[Program | None, float]] = {}
+
+    def get(self, conn: Connection, label: str) -> Program | None:
+        now = time.monotonic()
+        entry = self._entries.get(label)
+        if entry is not None and now - entry[1] <= self.ttl:
+            return entry[0]
+        program = get_by_label(conn, label)
+        if len(self._entries) > 1000:
+            self._entries.clear()
+        self._entries[label] = (program, now)
+        return program
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+# One per process: every request path reads through it, every change made here clears it.
+cache = ProgramCache()

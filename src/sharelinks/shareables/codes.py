@@ -113,10 +113,25 @@ def _acceptable_generated(code: str) -> bool:
     return reserved_word(code) is None and profane_word(code) is None
 
 
+_UNBIASED_LIMIT = 256 - 256 % len(ALPHABET)  # bytes at or above this would favour some symbols
+
+
+def _random_symbols(length: int) -> str:
+    """`length` uniform alphabet symbols from one CSPRNG read (rejection sampling, no modulo bias)."""
+    symbols: list[str] = []
+    while len(symbols) < length:
+        for byte in secrets.token_bytes(length * 2):
+            if byte < _UNBIASED_LIMIT:
+                symbols.append(ALPHABET[byte % len(ALPHABET)])
+                if len(symbols) == length:
+                    break
+    return "".join(symbols)
+
+
 def random_code(length: int = RANDOM_LENGTH) -> str:
     """A fresh random code that is neither reserved nor profane (silently regenerated if it would be)."""
     while True:
-        code = "".join(secrets.choice(ALPHABET) for _ in range(length))
+        code = _random_symbols(length)
         if _acceptable_generated(code):
             return code
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, select, update
+from sqlalchemy import Connection, Row, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sharelinks import clock
@@ -174,13 +175,19 @@ def _to_shareable(row: Row[Any]) -> Shareable:
     )
 
 
+_BY_PERSON_AND_KEY = select(shareables).where(
+    shareables.c.person_id == bindparam("person_id"), shareables.c.key == bindparam("key")
+)
+_BY_CODE_KEY = select(shareables).where(shareables.c.code_key == bindparam("code_key"))
+
+
 def by_person_and_key(conn: Connection, person_id: int, key: str) -> Shareable | None:
-    row = conn.execute(select(shareables).where(shareables.c.person_id == person_id, shareables.c.key == key)).first()
+    row = conn.execute(_BY_PERSON_AND_KEY, {"person_id": person_id, "key": key}).first()
     return None if row is None else _to_shareable(row)
 
 
 def by_code(conn: Connection, code: str) -> Shareable | None:
-    row = conn.execute(select(shareables).where(shareables.c.code_key == code.lower())).first()
+    row = conn.execute(_BY_CODE_KEY, {"code_key": code.lower()}).first()
     return None if row is None else _to_shareable(row)
 
 
@@ -280,16 +287,20 @@ def free_suggestions(conn: Connection, code: str, count: int = 3) -> list[str]:
     return [c for c in candidates if c.lower() not in taken][:count]
 
 
-def _generated_candidates(conn: Connection, program: Program, person: Person) -> list[str]:
-    """Codes to try, in order: name codes not yet taken (for `name` programs), then random ones."""
-    tries: list[str] = []
+def _generated_candidates(conn: Connection, program: Program, person: Person) -> Iterator[str]:
+    """Codes to try, in order: name codes not yet taken (for `name` programs), then random ones.
+
+    Lazy: a random code almost never collides, so usually only the first is ever made.
+    """
     if program.code_style == "name":
         names = codes.name_candidates(person.first_name)
         if names:
             taken = set(conn.execute(select(shareables.c.code_key).where(shareables.c.code_key.in_(names))).scalars())
-            tries = [c for c in names if c not in taken][:RANDOM_ATTEMPTS]
-            tries += [codes.name_fallback(person.first_name) for _ in range(RANDOM_ATTEMPTS)]
-    return tries + [codes.random_code() for _ in range(RANDOM_ATTEMPTS)]
+            yield from [c for c in names if c not in taken][:RANDOM_ATTEMPTS]
+            for _ in range(RANDOM_ATTEMPTS):
+                yield codes.name_fallback(person.first_name)
+    for _ in range(RANDOM_ATTEMPTS):
+        yield codes.random_code()
 
 
 def get_or_create(
@@ -319,7 +330,8 @@ def get_or_create(
         "content": content,
         "data": data or {},
     }
-    for candidate in [code] if code is not None else _generated_candidates(conn, program, person):
+    candidates = iter([code]) if code is not None else _generated_candidates(conn, program, person)
+    for candidate in candidates:
         created = _insert(conn, code=candidate, **fields)  # type: ignore[arg-type]
         if created is not None:
             return created, True
@@ -336,7 +348,7 @@ def create(conn: Connection, person_id: int, request: CreateRequest, *, require_
     person = persons.require(conn, person_id)
     if require_email and not person.email:
         raise ApiError("person_not_rewardable", person_id=str(person.id))
-    program = programs.get_by_label(conn, request.label)
+    program = programs.cache.get(conn, request.label)
     if program is None:
         raise ApiError("invalid_program", label=request.label)
     domain = programs.choose_domain(program, request.program_url)
