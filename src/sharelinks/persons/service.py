@@ -291,20 +291,17 @@ def resolve_for_event(
         return require(conn, person_id, status=400), False
     names = {k: v for k, v in (("first_name", first_name), ("last_name", last_name)) if v}
     if email is not None:
-        found = find_by_email(conn, email)
-        if found is None:
-            fields = PersonFields({"email": email, "partner_user_id": partner_user_id, **names})
-            values = _insert_values(fields)
+        # Insert first: most trigger events (converted, signed_up) come once per person, so the
+        # common case costs one statement; an existing person costs one more (the read below).
+        for candidate in ({"email": email, "partner_user_id": partner_user_id, **names}, {"email": email, **names}):
+            values = _insert_values(PersonFields(candidate))
             if insert_or_ignore(conn, persons, values):
                 return _from_values(values), True
             found = find_by_email(conn, email)
-            if found is None:
-                # The partner_user_id belongs to someone else: make the person without it.
-                values = _insert_values(PersonFields({"email": email, **names}))
-                if insert_or_ignore(conn, persons, values):
-                    return _from_values(values), True
-                found = find_by_email(conn, email)
-            assert found is not None
+            if found is not None:
+                break
+            # else: the email is free but the partner_user_id belongs to someone else: retry without it
+        assert found is not None
         if _fill_missing(conn, found, partner_user_id=partner_user_id, **names):
             return _must_get(conn, found.id), False
         return found, False
