@@ -77,7 +77,8 @@ def events_lua(token: str) -> str:
 local i = 0
 request = function()
   i = i + 1
-  local body = '{{"event_name": "converted", "data": {{"email": "e{run}-' .. i .. '@example.com", "first_name": "Ev"}}}}'
+  local body = '{{"event_name": "converted", "data": {{"email": "e{run}-' .. i ..
+    '@example.com", "first_name": "Ev"}}}}'
   return wrk.format("POST", "/v5/events",
     {{["Authorization"] = "Bearer {token}", ["Content-Type"] = "application/json"}}, body)
 end
@@ -93,7 +94,11 @@ end
 
 def bench_backend(backend: str, seconds: int, noop: Figure) -> list[tuple[Figure, Figure]]:
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/bench.db" if backend == "sqlite" else databases.create_postgres_database("sharelinks_bench")
+        url = (
+            f"sqlite:///{tmp}/bench.db"
+            if backend == "sqlite"
+            else databases.create_postgres_database("sharelinks_bench")
+        )
         try:
             # Enough persons that every request in the run creates a *new* link.
             token, ids = prepare(url, n_persons=4000 * (seconds + 2))

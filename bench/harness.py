@@ -10,12 +10,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-import urllib.request
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,23 +72,25 @@ def wait_http(url: str, timeout: float = 30) -> None:
 
 @contextmanager
 def server(args: list[str], env: dict[str, str], health_url: str) -> Iterator[subprocess.Popen[bytes]]:
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(args, env={**os.environ, **env}, stdout=log, stderr=log, cwd=ROOT)
-    try:
-        wait_http(health_url)
-        yield proc
-    finally:
-        proc.terminate()
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(args, env={**os.environ, **env}, stdout=log, stderr=log, cwd=ROOT)
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        if proc.returncode not in (0, -15, None):
-            log.seek(0)
-            sys.stderr.write(log.read().decode(errors="replace")[-3000:])
+            wait_http(health_url)
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            if proc.returncode not in (0, -15, None):
+                log.seek(0)
+                sys.stderr.write(log.read().decode(errors="replace")[-3000:])
 
 
-def sharelinks_server(database_url: str, port: int, *, access_log: bool = os.environ.get("BENCH_ACCESS_LOG", "1") == "1") -> Iterator[subprocess.Popen[bytes]]:
+def sharelinks_server(
+    database_url: str, port: int, *, access_log: bool = os.environ.get("BENCH_ACCESS_LOG", "1") == "1"
+) -> Iterator[subprocess.Popen[bytes]]:
     env = {"SHARELINKS_DATABASE_URL": database_url, "SHARELINKS_ACCESS_LOG": "1" if access_log else "0"}
     args = [sys.executable, "-m", "sharelinks", "serve", "--port", str(port)]
     return server(args, env, f"http://127.0.0.1:{port}/health/live")
@@ -119,7 +120,10 @@ def run_wrk(name: str, url: str, lua: str, *, connections: int, seconds: int, th
 
 def print_table(title: str, rows: list[tuple[Figure, Figure]], targets: dict[str, str]) -> None:
     print(f"\n{title}")
-    print(f"{'measure':<38}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}   {'baseline req/s':>15}{'ratio':>7}  target")
+    print(
+        f"{'measure':<38}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
+        f"   {'baseline req/s':>15}{'ratio':>7}  target"
+    )
     for figure, baseline in rows:
         print(
             f"{figure.name:<38}{figure.rps:>9.0f}{figure.p50_ms:>9.2f}{figure.p99_ms:>9.2f}{figure.errors:>8}   "

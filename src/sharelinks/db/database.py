@@ -4,8 +4,10 @@ SQLite calls are short and CPU-bound, and the GIL serialises them anyway, so on 
 run on the event loop over one long-lived connection: no thread hop, no pool checkout, one writer at
 a time by construction. Units of work that arrive in the same loop iteration share one transaction
 (group commit), each inside its own savepoint: one fails alone, and a batch pays for one BEGIN and
-one COMMIT instead of one each. PostgreSQL calls wait on the network, so there they run in the
-worker thread pool over pooled connections and overlap.
+one COMMIT instead of one each. PostgreSQL calls wait on the network, so there batches run in
+worker threads over pooled connections, several at once; a batch is one transaction, and if any unit
+in it fails the batch is rolled back and each unit re-run in its own transaction, so one unit's
+failure never touches another's outcome.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import anyio.to_thread
 from sqlalchemy import Connection, Engine, create_engine, event
 
 T = TypeVar("T")
+Job = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], "asyncio.Future[Any]"]
+Outcome = tuple[Any, BaseException | None]
 log = logging.getLogger("sharelinks.db")
 
 # With background checkpoints on, a commit never pays for a checkpoint (its fsync can take tens of
@@ -74,7 +78,9 @@ class Database:
             self.engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
         self._shared: Connection | None = None
         self._lock = threading.RLock()
-        self._batch: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], asyncio.Future[Any]]] = []
+        self._batch: list[Job] = []
+        self._batches_running = 0
+        self._max_batches = max(1, pool_size // 2)
         self._checkpointer: _Checkpointer | None = None
         if self.is_sqlite and background_checkpoints:
             self._checkpointer = _Checkpointer(self.engine.url.database or "")
@@ -105,15 +111,46 @@ class Database:
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run `fn(conn, *args)` atomically from async code: all of its writes or none."""
-        if not self.is_sqlite:
-            return await anyio.to_thread.run_sync(lambda: self.call(fn, *args, **kwargs))
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._batch.append((fn, args, kwargs, future))
         if len(self._batch) == 1:
             # Runs after the tasks already ready in this iteration, so their work joins the batch.
-            loop.call_soon(self._run_batch)
+            loop.call_soon(self._run_batch if self.is_sqlite else self._dispatch_pooled)
         return await future
+
+    def _dispatch_pooled(self) -> None:
+        if not self._batch or self._batches_running >= self._max_batches:
+            return  # a running batch dispatches what accumulated when it finishes
+        batch, self._batch = self._batch, []
+        self._batches_running += 1
+        asyncio.get_running_loop().create_task(self._run_pooled(batch))
+
+    async def _run_pooled(self, batch: list[Job]) -> None:
+        try:
+            outcomes = await anyio.to_thread.run_sync(self._execute_pooled, batch)
+        except BaseException as exc:
+            outcomes = [(None, exc)] * len(batch)
+        finally:
+            self._batches_running -= 1
+            self._dispatch_pooled()
+        for (*_, future), (result, error) in zip(batch, outcomes, strict=True):
+            _settle(future, result, error)
+
+    def _execute_pooled(self, batch: list[Job]) -> list[Outcome]:
+        if len(batch) > 1:
+            try:
+                with self.engine.begin() as conn:
+                    return [(fn(conn, *args, **kwargs), None) for fn, args, kwargs, _ in batch]
+            except Exception:
+                pass  # rolled back as a whole: give every unit its own transaction below
+        outcomes: list[Outcome] = []
+        for fn, args, kwargs, _ in batch:
+            try:
+                outcomes.append((self.call(fn, *args, **kwargs), None))
+            except Exception as exc:
+                outcomes.append((None, exc))
+        return outcomes
 
     def _run_batch(self) -> None:
         batch, self._batch = self._batch, []
@@ -137,12 +174,7 @@ class Database:
             # The commit itself failed: nothing of this batch was written, so every unit fails.
             outcomes = [(future, None, exc) for *_, future in batch]
         for future, result, error in outcomes:
-            if future.done():  # the request went away (client disconnected)
-                continue
-            if error is None:
-                future.set_result(result)
-            else:
-                future.set_exception(error)
+            _settle(future, result, error)
 
     def start_background_tasks(self) -> None:
         if self._checkpointer is not None:
@@ -156,6 +188,15 @@ class Database:
                 self._shared.close()
                 self._shared = None
         self.engine.dispose()
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():  # the request went away (client disconnected)
+        return
+    if error is None:
+        future.set_result(result)
+    else:
+        future.set_exception(error)
 
 
 class _Checkpointer:
