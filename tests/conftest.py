@@ -24,9 +24,11 @@ from sharelinks.config import Settings
 from sharelinks.db.database import Database
 from sharelinks.db.migrate import upgrade
 from sharelinks.testing import databases
+from sharelinks.testing.receiver import Receiver
 from sharelinks.tokens import service as tokens
 from sharelinks.tokens.scopes import Scope
 
+TEST_MASTER_KEY = "sharelinks-tests-master-key"
 BACKENDS = ["sqlite"] if os.environ.get("SHARELINKS_SKIP_POSTGRES") == "1" else ["sqlite", "postgresql"]
 
 
@@ -76,7 +78,17 @@ def db(database_url: str) -> Iterator[Database]:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return replace(Settings(), database_url=database_url, access_log=False, token_cache_seconds=0.0)
+    return replace(
+        Settings(),
+        database_url=database_url,
+        access_log=False,
+        token_cache_seconds=0.0,
+        secret_key=TEST_MASTER_KEY,
+        # The delivery tests start their own worker; elsewhere it would only add noise.
+        run_worker=False,
+        webhook_allow_networks="127.0.0.0/8",
+        delivery_poll_seconds=0.05,
+    )
 
 
 @pytest.fixture
@@ -109,6 +121,10 @@ def auth(issue_token: Callable[..., str]) -> dict[str, str]:
 
 @pytest.fixture
 def program(client: TestClient, auth: dict[str, str]) -> dict[str, object]:
+    return make_program(client, auth)
+
+
+def make_program(client: TestClient, auth: dict[str, str]) -> dict[str, object]:
     response = client.post(
         "/v6/programs",
         headers=auth,
@@ -138,3 +154,17 @@ def person(client: TestClient, auth: dict[str, str]) -> dict[str, object]:
 def _restore_clock() -> Iterator[None]:
     yield
     clock.set_clock(None)
+
+
+@pytest.fixture
+def delivering_client(settings: Settings, db: Database) -> Iterator[TestClient]:
+    """A client of an app whose delivery worker runs, as in `sharelinks serve`."""
+    app = create_app(replace(settings, run_worker=True), database=db)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as r:
+        yield r

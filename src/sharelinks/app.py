@@ -20,8 +20,15 @@ from sharelinks import __version__
 from sharelinks.config import Settings
 from sharelinks.context import AppContext
 from sharelinks.db.database import Database
+from sharelinks.delivery.ssrf import NetworkPolicy
+from sharelinks.delivery.worker import DeliveryWorker
+from sharelinks.events import reactions
 from sharelinks.events.routes import router as events_router
+from sharelinks.extensions import service as extensions
+from sharelinks.extensions.routes import router as extensions_router
 from sharelinks.http.errors import ApiError, error_response, handle_api_error, handle_unexpected
+from sharelinks.keys.crypto import SecretBox
+from sharelinks.keys.routes import router as keys_router
 from sharelinks.observability.access_log import AccessLog
 from sharelinks.observability.middleware import RequestObserver
 from sharelinks.observability.routes import router as observability_router
@@ -30,6 +37,8 @@ from sharelinks.programs.routes import router as programs_router
 from sharelinks.shareables.routes import router as shareables_router
 from sharelinks.tokens.routes import router as tokens_router
 from sharelinks.tokens.service import TokenCache
+from sharelinks.webhooks.routes import router as webhooks_router
+from sharelinks.webhooks.routes import superuser as webhooks_superuser_router
 
 
 async def _http_error(_request: Request, exc: Exception) -> Response:
@@ -54,7 +63,13 @@ def build_api(context: AppContext) -> FastAPI:
         context.db.start_background_tasks()
         if context.access_log is not None:
             context.access_log.start()
+        worker = DeliveryWorker(context.db, context.secrets, context.settings) if context.settings.run_worker else None
+        if worker is not None:
+            worker.start()
+        _app.state.worker = worker
         yield
+        if worker is not None:
+            await worker.stop()
         if context.access_log is not None:
             await context.access_log.stop()
         context.db.dispose()
@@ -76,6 +91,10 @@ def build_api(context: AppContext) -> FastAPI:
         events_router,
         persons_router,
         programs_router,
+        extensions_router,
+        webhooks_superuser_router,
+        webhooks_router,
+        keys_router,
         tokens_router,
         observability_router,
     ):
@@ -85,10 +104,14 @@ def build_api(context: AppContext) -> FastAPI:
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> ASGIApp:
     settings = settings or Settings.from_env()
+    # Events create share links (and their webhook messages) through the enabled extensions.
+    reactions.register(extensions.on_event)
     context = AppContext(
         settings=settings,
         db=database or Database(settings.database_url, background_checkpoints=True),
         token_cache=TokenCache(settings.token_cache_seconds),
+        secrets=SecretBox.from_settings(settings),
+        network_policy=NetworkPolicy(settings.webhook_allow_networks),
         access_log=AccessLog() if settings.access_log else None,
     )
     api = build_api(context)

@@ -7,42 +7,30 @@ from datetime import timedelta
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from sharelinks.clitools import database, err, fail, migrated_database, out, safe_url
 from sharelinks.config import Settings
-from sharelinks.db.database import Database
 from sharelinks.db.migrate import upgrade
+from sharelinks.delivery import cli as delivery_cli
+from sharelinks.extensions import cli as extensions_cli
 from sharelinks.http.body import Fields
 from sharelinks.http.errors import ApiError
+from sharelinks.keys import cli as keys_cli
 from sharelinks.programs import service as programs
 from sharelinks.tokens import service as tokens
 from sharelinks.tokens.scopes import parse_scopes
+from sharelinks.webhooks import cli as webhooks_cli
 
 app = typer.Typer(help="Sharelinks: personal referral share links for every customer.", no_args_is_help=True)
 program_app = typer.Typer(help="Programs: label, domains, destination.", no_args_is_help=True)
 token_app = typer.Typer(help="API access tokens.", no_args_is_help=True)
 app.add_typer(program_app, name="program")
 app.add_typer(token_app, name="token")
-
-out = Console()
-err = Console(stderr=True)
-
-
-def _database(settings: Settings) -> Database:
-    return Database(settings.database_url, pool_size=2)
-
-
-def _migrated_database() -> Database:
-    settings = Settings.from_env()
-    db = _database(settings)
-    upgrade(db.engine)
-    return db
-
-
-def _fail(error: ApiError) -> None:
-    err.print(f"[red]error[/red] {error.code}: {error.message} {error.parameters or ''}")
-    raise typer.Exit(code=2)
+app.add_typer(keys_cli.app, name="keys")
+app.add_typer(webhooks_cli.app, name="webhooks")
+app.add_typer(extensions_cli.app, name="extension")
+app.command("worker")(delivery_cli.worker)
 
 
 @app.command()
@@ -58,11 +46,11 @@ def serve(
 
     settings = Settings.from_env()
     logs.configure(settings.log_level)
-    db = _database(settings)
+    db = database(settings)
     upgrade(db.engine)
     db.dispose()
     tune_gc()
-    err.print(f"Sharelinks on http://{host}:{port}  (database: {_safe_url(settings.database_url)}; docs at /docs)")
+    err.print(f"Sharelinks on http://{host}:{port}  (database: {safe_url(settings.database_url)}; docs at /docs)")
     uvicorn.run(
         create_app(settings),
         host=host,
@@ -89,20 +77,13 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 50, 100)
 
 
-def _safe_url(url: str) -> str:
-    """The database URL without its password."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
-
-
 @app.command()
 def migrate() -> None:
     """Create or upgrade the database schema."""
     settings = Settings.from_env()
-    db = _database(settings)
+    db = database(settings)
     upgrade(db.engine)
-    out.print(f"database at newest schema: {_safe_url(settings.database_url)}")
+    out.print(f"database at newest schema: {safe_url(settings.database_url)}")
 
 
 @program_app.command("create")
@@ -114,22 +95,21 @@ def program_create(
     code_style: Annotated[str, typer.Option(help="'random' or 'name' (first name plus digits).")] = "random",
 ) -> None:
     """Create a program."""
-    db = _migrated_database()
+    db = migrated_database()
     body = {"label": label, "domains": domain, "destination_url": destination, "fallback_url": fallback,
             "code_style": code_style}  # fmt: skip
     try:
         changes = programs.parse_changes(Fields(body), creating=True)
         program = db.call(programs.create, changes)
     except ApiError as error:
-        _fail(error)
-        return
+        fail(error)
     out.print(f"created program [bold]{program.label}[/bold] on https://{program.primary_domain}")
 
 
 @program_app.command("list")
 def program_list() -> None:
     """List programs."""
-    db = _migrated_database()
+    db = migrated_database()
     table = Table("label", "domains", "destination", "fallback", "code style")
     for p in db.call(programs.list_programs):
         table.add_row(p.label, ", ".join(p.domains), p.destination_url, p.fallback_url or "", p.code_style)
@@ -147,7 +127,7 @@ def token_create(
     if not scopes:
         err.print(f"[red]error[/red] unknown scope in {scope}")
         raise typer.Exit(code=2)
-    db = _migrated_database()
+    db = migrated_database()
     issued = db.call(tokens.issue, name=name, scopes=scopes, duration=timedelta(days=days) if days else None)
     err.print(f"token {issued.principal.token_id} ({', '.join(sorted(scopes))}); store it now, it is not shown again:")
     # Plain print, not rich: nothing may wrap or colour the one line scripts read.
@@ -157,7 +137,7 @@ def token_create(
 @token_app.command("list")
 def token_list() -> None:
     """List live tokens (never their values)."""
-    db = _migrated_database()
+    db = migrated_database()
     table = Table("id", "name", "scopes", "created", "expires")
     for t in db.call(tokens.list_tokens):
         table.add_row(
@@ -172,7 +152,7 @@ def token_revoke(
     token_id: Annotated[int, typer.Argument(help="The token's id (from `token list`).")],
 ) -> None:
     """Revoke a token."""
-    db = _migrated_database()
+    db = migrated_database()
     if not db.call(tokens.revoke_by_id, token_id):
         err.print(f"[red]error[/red] no live token with id {token_id}")
         raise typer.Exit(code=2)

@@ -14,6 +14,11 @@ def _int(name: str, default: int) -> int:
     return int(raw) if raw not in (None, "") else default
 
 
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw not in (None, "") else default
+
+
 def _bool(name: str, default: bool) -> bool:
     raw = os.environ.get(name)
     if raw in (None, ""):
@@ -44,6 +49,28 @@ class Settings:
     log_level: str = "INFO"
     # Extole requires an email before a person can get a share link (`person_not_rewardable`).
     require_email_for_shareables: bool = True
+    # Master key for secrets at rest (security keys). Unset on SQLite: generated into
+    # `secret_key_file` (beside the database, mode 0600) on first start. Required on PostgreSQL,
+    # where every process must share it.
+    secret_key: str | None = None
+    secret_key_file: str | None = None
+    # Outbound deliveries: the worker runs inside `serve` unless turned off (scale-out runs
+    # `sharelinks worker` processes instead).
+    run_worker: bool = True
+    worker_concurrency: int = 64
+    # A missed wake-up never loses work: the worker also looks for due deliveries this often.
+    delivery_poll_seconds: float = 1.0
+    # Longer than connect + total timeout, so a live request never loses its claim.
+    delivery_lease_seconds: float = 90.0
+    delivery_connect_timeout: float = 5.0
+    delivery_total_timeout: float = 15.0
+    # After a 429 or a timeout the next attempt waits at least this long (Svix's overload floor).
+    delivery_overload_floor_seconds: float = 60.0
+    dead_letter_retention_days: float = 7.0
+    delivered_retention_days: float = 7.0
+    # Private networks the worker may deliver to (comma-separated CIDRs); everything non-public is
+    # refused otherwise. Tests and local demos set 127.0.0.0/8.
+    webhook_allow_networks: str = ""
 
     @property
     def is_sqlite(self) -> bool:
@@ -63,4 +90,30 @@ class Settings:
             require_email_for_shareables=_bool(
                 "SHARELINKS_REQUIRE_EMAIL_FOR_SHAREABLES", defaults.require_email_for_shareables
             ),
+            secret_key=os.environ.get("SHARELINKS_SECRET_KEY") or None,
+            secret_key_file=os.environ.get("SHARELINKS_SECRET_KEY_FILE") or None,
+            run_worker=_bool("SHARELINKS_WORKER", defaults.run_worker),
+            worker_concurrency=_int("SHARELINKS_WORKER_CONCURRENCY", defaults.worker_concurrency),
+            delivery_poll_seconds=_float("SHARELINKS_DELIVERY_POLL_SECONDS", defaults.delivery_poll_seconds),
+            delivery_lease_seconds=_float("SHARELINKS_DELIVERY_LEASE_SECONDS", defaults.delivery_lease_seconds),
+            delivery_connect_timeout=_float("SHARELINKS_DELIVERY_CONNECT_TIMEOUT", defaults.delivery_connect_timeout),
+            delivery_total_timeout=_float("SHARELINKS_DELIVERY_TOTAL_TIMEOUT", defaults.delivery_total_timeout),
+            delivery_overload_floor_seconds=_float(
+                "SHARELINKS_DELIVERY_OVERLOAD_FLOOR_SECONDS", defaults.delivery_overload_floor_seconds
+            ),
+            dead_letter_retention_days=_float(
+                "SHARELINKS_DEAD_LETTER_RETENTION_DAYS", defaults.dead_letter_retention_days
+            ),
+            delivered_retention_days=_float("SHARELINKS_DELIVERED_RETENTION_DAYS", defaults.delivered_retention_days),
+            webhook_allow_networks=os.environ.get("SHARELINKS_WEBHOOK_ALLOW_NETWORKS", ""),
         )
+
+    def resolved_secret_key_file(self) -> Path:
+        """Where the generated master key lives: beside the SQLite file, else the current folder."""
+        if self.secret_key_file:
+            return Path(self.secret_key_file)
+        if self.is_sqlite:
+            database = self.database_url.split("///", 1)[-1]
+            if database and database != ":memory:":
+                return Path(database + ".secret")
+        return Path.cwd() / "sharelinks.secret"

@@ -8,6 +8,8 @@ from starlette.requests import Request
 
 from sharelinks.config import Settings
 from sharelinks.db.database import Database
+from sharelinks.delivery.ssrf import NetworkPolicy
+from sharelinks.keys.crypto import SecretBox
 from sharelinks.observability.access_log import AccessLog
 from sharelinks.tokens.service import TokenCache
 
@@ -17,6 +19,8 @@ class AppContext:
     settings: Settings
     db: Database
     token_cache: TokenCache
+    secrets: SecretBox
+    network_policy: NetworkPolicy
     access_log: AccessLog | None = None
 
 

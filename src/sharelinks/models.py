@@ -1,9 +1,24 @@
 """Every table, imported in one place so migrations and tests see the whole schema."""
 
 from sharelinks.events.models import events
+from sharelinks.extensions.models import extensions
+from sharelinks.keys.models import security_keys
 from sharelinks.persons.models import persons
 from sharelinks.programs.models import program_domains, programs
 from sharelinks.shareables.models import shareables
 from sharelinks.tokens.models import tokens
+from sharelinks.webhooks.models import webhook_attempts, webhook_messages, webhooks
 
-__all__ = ["events", "persons", "program_domains", "programs", "shareables", "tokens"]
+__all__ = [
+    "events",
+    "extensions",
+    "persons",
+    "program_domains",
+    "programs",
+    "security_keys",
+    "shareables",
+    "tokens",
+    "webhook_attempts",
+    "webhook_messages",
+    "webhooks",
+]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, tzinfo
+import re
+from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from starlette.requests import Request
@@ -31,3 +32,19 @@ def parse_iso8601(raw: str) -> datetime | None:
     except ValueError:
         return None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+
+
+_DURATION_RE = re.compile(
+    r"^P(?:(?P<d>\d+(?:\.\d+)?)D)?(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
+)
+
+
+def parse_duration(raw: str) -> timedelta | None:
+    """An ISO-8601 duration of days and time (`PT1S`, `PT12H`, `P7D`, `PT0.05S`); None if malformed."""
+    match = _DURATION_RE.match(raw.strip().upper()) if isinstance(raw, str) else None
+    if match is None or raw.strip().upper() in ("P", "PT") or raw.strip().upper().endswith("T"):
+        return None
+    parts = {k: float(v) for k, v in match.groupdict().items() if v is not None}
+    return timedelta(
+        days=parts.get("d", 0), hours=parts.get("h", 0), minutes=parts.get("m", 0), seconds=parts.get("s", 0)
+    )

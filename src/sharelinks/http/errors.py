@@ -99,6 +99,37 @@ CATALOG: dict[str, tuple[int, str]] = {
     "invalid_program_domain": (400, "A program domain must be a host name such as share.yourbrand.com."),
     "invalid_url": (400, "The URL must be an absolute http or https URL."),
     "invalid_code_style": (400, "code_style must be 'name' or 'random'."),
+    # security keys
+    "invalid_key": (400, "The key is not valid for its algorithm."),
+    "invalid_algorithm": (400, "Unknown key algorithm."),
+    "invalid_key_name": (400, "A key name is 1 to 200 characters."),
+    "invalid_key_type": (400, "Unknown key type."),
+    "key_name_taken": (400, "A key with this name already exists."),
+    "key_not_found": (404, "Security key not found"),
+    "key_in_use": (400, "The key is used by webhooks; change them first."),
+    "invalid_grace_period": (400, "grace_period is an ISO-8601 duration of at most P7D."),
+    "invalid_header": (400, "A header name or value is not allowed."),
+    # webhooks
+    "webhook_not_found": (404, "Webhook not found"),
+    "webhook_name_taken": (400, "A webhook with this name already exists."),
+    "invalid_webhook_name": (400, "A webhook name is 1 to 200 characters."),
+    "invalid_webhook_type": (400, "Unknown webhook type."),
+    "invalid_method": (400, "The method must be POST, PUT or PATCH."),
+    "invalid_event_types": (400, "Unknown webhook event type."),
+    "invalid_payload_fields": (400, "Unknown payload field."),
+    "invalid_payload_template": (400, "The payload template is not valid."),
+    "invalid_retry_intervals": (400, "retry_intervals is a list of ISO-8601 durations."),
+    "webhook_url_not_allowed": (400, "Webhooks cannot be sent to this address."),
+    "webhook_event_not_found": (400, "No such event for this webhook."),
+    "invalid_status": (400, "Unknown delivery status."),
+    "missing_webhook_id": (400, "webhook_id is required."),
+    "missing_client_id": (400, "client_id is required."),
+    "request_client_id_invalid": (400, "The request and authorization must be for the same client"),
+    "webhook_dispatch_failed": (400, "The webhook event could not be dispatched."),
+    # extensions
+    "extension_not_found": (404, "Extension not found"),
+    "invalid_extension_type": (400, "Unknown extension type."),
+    "invalid_trigger_events": (400, "trigger_events is a list of event names."),
 }
 
 

@@ -32,3 +32,14 @@ def observe_request(method: str, route: str, status: int, seconds: float) -> Non
         _children[key] = children
     children[0].inc()
     children[1].observe(seconds)
+
+
+DELIVERY_ATTEMPTS = Counter(
+    "sharelinks_delivery_attempts_total", "Webhook delivery attempts", ["outcome"], registry=REGISTRY
+)
+DELIVERY_LATENCY = Histogram(
+    "sharelinks_delivery_duration_seconds",
+    "Webhook delivery HTTP duration",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0),
+    registry=REGISTRY,
+)

@@ -1,0 +1,38 @@
+"""What every `sharelinks` subcommand shares: the consoles, the database, error output."""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+
+from sharelinks.config import Settings
+from sharelinks.db.database import Database
+from sharelinks.db.migrate import upgrade
+from sharelinks.http.errors import ApiError
+
+out = Console()
+err = Console(stderr=True)
+
+
+def database(settings: Settings) -> Database:
+    return Database(settings.database_url, pool_size=2)
+
+
+def migrated_database(settings: Settings | None = None) -> Database:
+    db = database(settings or Settings.from_env())
+    upgrade(db.engine)
+    return db
+
+
+def fail(error: ApiError) -> NoReturn:
+    err.print(f"[red]error[/red] {error.code}: {error.message} {error.parameters or ''}")
+    raise typer.Exit(code=2)
+
+
+def safe_url(url: str) -> str:
+    """The database URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

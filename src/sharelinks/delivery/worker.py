@@ -1,0 +1,302 @@
+"""The delivery worker: claim due messages, render, sign, send, record. Many requests in flight.
+
+It runs inside `sharelinks serve` (embedded) or as `sharelinks worker` processes (scale-out). It wakes
+on a local doorbell and, on PostgreSQL, on LISTEN; it also polls, so a lost wake-up only delays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from sharelinks import clock
+from sharelinks.config import Settings
+from sharelinks.db.database import Database
+from sharelinks.delivery import queue, wakeup
+from sharelinks.delivery.client import Result, Sender
+from sharelinks.delivery.queue import Attempt, Claimed
+from sharelinks.delivery.schedule import next_delay, parse_retry_after
+from sharelinks.delivery.ssrf import NetworkPolicy
+from sharelinks.keys import service as keys
+from sharelinks.keys.algorithms import ALGORITHMS, Material, Signed
+from sharelinks.keys.crypto import SecretBox
+from sharelinks.keys.oauth import TokenError, TokenProvider
+from sharelinks.observability.metrics import DELIVERY_ATTEMPTS, DELIVERY_LATENCY
+from sharelinks.webhooks import payload
+from sharelinks.webhooks import service as webhooks
+from sharelinks.webhooks.service import Webhook
+
+log = logging.getLogger("sharelinks.delivery")
+CLAIM_BATCH = 256
+PURGE_EVERY_SECONDS = 600.0
+SENSITIVE_HEADER_RE = re.compile(r"auth|key|token|secret|signature|cookie|password", re.IGNORECASE)
+REDACTED = "[redacted]"
+
+
+def redact(headers: dict[str, str]) -> dict[str, str]:
+    return {k: REDACTED if SENSITIVE_HEADER_RE.search(k) else v for k, v in headers.items()}
+
+
+class Configs:
+    """Webhooks and opened keys, cached briefly: every delivery needs them, they rarely change.
+
+    A warm entry costs a dict lookup, not a database round trip.
+    """
+
+    def __init__(self, db: Database, box: SecretBox, ttl: float = 1.0) -> None:
+        self.db = db
+        self.box = box
+        self.ttl = ttl
+        self._webhooks: dict[int, tuple[Webhook | None, float]] = {}
+        self._keys: dict[int, tuple[Material | None, float]] = {}
+
+    async def webhook(self, webhook_id: int) -> Webhook | None:
+        entry = self._webhooks.get(webhook_id)
+        if entry is None or time.monotonic() - entry[1] > self.ttl:
+            entry = (await self.db.run(webhooks.get, webhook_id), time.monotonic())
+            self._webhooks[webhook_id] = entry
+        return entry[0]
+
+    async def key(self, key_id: int) -> Material | None:
+        entry = self._keys.get(key_id)
+        if entry is None or time.monotonic() - entry[1] > self.ttl:
+            entry = (await self.db.run(keys.material, self.box, key_id), time.monotonic())
+            self._keys[key_id] = entry
+        return entry[0]
+
+
+class DeliveryWorker:
+    def __init__(self, db: Database, box: SecretBox, settings: Settings, *, worker_id: str | None = None) -> None:
+        self.db = db
+        self.settings = settings
+        self.worker_id = worker_id or uuid.uuid4().hex[:16]
+        self.policy = NetworkPolicy(settings.webhook_allow_networks)
+        self.sender = Sender(
+            self.policy,
+            connect_timeout=settings.delivery_connect_timeout,
+            total_timeout=settings.delivery_total_timeout,
+            limit=settings.worker_concurrency,
+        )
+        self.tokens = TokenProvider(self.sender)
+        self.configs = Configs(db, box)
+        self.doorbell = wakeup.Doorbell()
+        self._inflight: dict[int, asyncio.Task[None]] = {}
+        self._stopping = False
+        self._main: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.doorbell.bind(loop)
+        wakeup.register(self.doorbell)
+        self._main = loop.create_task(self._run(), name="delivery-worker")
+        if not self.db.is_sqlite:
+            self._listener = loop.create_task(self._listen(), name="delivery-listener")
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop claiming, give in-flight requests `grace` seconds, hand back what is left."""
+        self._stopping = True
+        wakeup.unregister(self.doorbell)
+        self.doorbell.ring()
+        for task in (self._main, self._listener):
+            if task is not None:
+                task.cancel()
+        if self._inflight:
+            await asyncio.wait(list(self._inflight.values()), timeout=grace)
+        unfinished = list(self._inflight)
+        for task in self._inflight.values():
+            task.cancel()
+        if unfinished:
+            try:
+                await self.db.run(queue.release, self.worker_id, unfinished)
+            except Exception:
+                log.exception("could not release %d claims; their leases will expire", len(unfinished))
+        await self.sender.close()
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Wait until no message is due or in flight (tests and the CLI's one-shot mode)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self._inflight and not await self.db.run(_has_due):
+                return
+            await asyncio.sleep(0.05)
+        raise TimeoutError("deliveries still pending")
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        last_heartbeat = last_purge = time.monotonic()
+        heartbeat_every = self.settings.delivery_lease_seconds / 6
+        while not self._stopping:
+            free = self.settings.worker_concurrency - len(self._inflight)
+            claimed: list[Claimed] = []
+            if free > 0:
+                try:
+                    claimed = await self.db.run(
+                        queue.claim, self.worker_id, min(free, CLAIM_BATCH), self.settings.delivery_lease_seconds
+                    )
+                except Exception:
+                    log.exception("claiming deliveries failed; retrying")
+                    await asyncio.sleep(1.0)
+                    continue
+                for message in claimed:
+                    self._spawn(message)
+            now = time.monotonic()
+            if now - last_heartbeat >= heartbeat_every:
+                last_heartbeat = now
+                await self._heartbeat()
+            if now - last_purge >= PURGE_EVERY_SECONDS:
+                last_purge = now
+                await self._purge()
+            if claimed and len(claimed) == min(free, CLAIM_BATCH):
+                continue  # there may be more due right now
+            await self.doorbell.wait(self.settings.delivery_poll_seconds)
+
+    def _spawn(self, message: Claimed) -> None:
+        task = asyncio.get_running_loop().create_task(self._deliver(message))
+        self._inflight[message.id] = task
+
+        def done(_: asyncio.Task[None]) -> None:
+            self._inflight.pop(message.id, None)
+            self.doorbell.ring()  # a slot is free
+
+        task.add_done_callback(done)
+
+    async def _heartbeat(self) -> None:
+        try:
+            await self.db.run(
+                queue.heartbeat, self.worker_id, list(self._inflight), self.settings.delivery_lease_seconds
+            )
+        except Exception:
+            log.exception("lease heartbeat failed")
+
+    async def _purge(self) -> None:
+        try:
+            removed = await self.db.run(
+                queue.purge, self.settings.dead_letter_retention_days, self.settings.delivered_retention_days
+            )
+            if removed:
+                log.info("purged %d finished webhook messages past retention", removed)
+        except Exception:
+            log.exception("retention purge failed")
+
+    async def _listen(self) -> None:
+        """LISTEN on one dedicated connection (never pooled); reconnect when it drops."""
+        import psycopg
+
+        url = make_url(self.db.url).set(drivername="postgresql").render_as_string(hide_password=False)
+        while not self._stopping:
+            try:
+                async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {wakeup.CHANNEL}")
+                    self.doorbell.ring()  # catch up on anything enqueued while not listening
+                    async for _ in conn.notifies():
+                        self.doorbell.ring()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("LISTEN connection lost (%s); polling until it is back", type(exc).__name__)
+                await asyncio.sleep(1.0)
+
+    # -- one delivery ----------------------------------------------------------------------------
+
+    async def _deliver(self, message: Claimed) -> None:
+        started_at = clock.now()
+        webhook = await self.configs.webhook(message.webhook_id)
+        if webhook is None:
+            return  # deleted with its webhook
+        event = {**message.event, "event_id": str(message.id)}
+        body = payload.render(event, webhook.payload_fields, webhook.payload_template)
+        headers = dict(webhook.headers)
+        try:
+            material = await self.configs.key(webhook.client_key_id) if webhook.client_key_id else None
+            result = await self._send(webhook, material, message, headers, body)
+        except (TokenError, ValueError) as exc:
+            result = Result(status=None, error=str(exc)[:500])
+        except Exception as exc:  # a bug must not lose the message: record it and retry
+            log.exception("delivery %s failed unexpectedly", message.id)
+            result = Result(status=None, error=f"internal error: {type(exc).__name__}")
+        outcome, retry_in = self._decide(webhook, message, result)
+        DELIVERY_ATTEMPTS.labels(outcome).inc()
+        DELIVERY_LATENCY.observe(result.duration_ms / 1000)
+        attempt = Attempt(
+            message_id=message.id,
+            webhook_id=webhook.id,
+            worker_id=self.worker_id,
+            trigger=message.trigger,
+            url=webhook.url,
+            method=webhook.method,
+            request_headers=redact(headers),
+            request_body=body.decode(errors="replace"),
+            status_code=result.status,
+            response_headers=result.headers,
+            response_body=result.body.decode(errors="replace"),
+            truncated=result.truncated,
+            error=result.error,
+            duration_ms=result.duration_ms,
+            started_at=started_at,
+            outcome=outcome,
+            retry_in=retry_in,
+        )
+        try:
+            await self.db.run(queue.record, attempt)
+        except Exception:
+            # The claim's lease expires and the message is sent again: at-least-once, never lost.
+            log.exception("recording the attempt of message %s failed", message.id)
+        log.debug("message %s to webhook %s: %s (%s)", message.id, webhook.id, outcome, result.status)
+
+    async def _send(
+        self, webhook: Webhook, material: Material | None, message: Claimed, headers: dict[str, str], body: bytes
+    ) -> Result:
+        if webhook.client_key_id and material is None:
+            return Result(status=None, error="security key not found")
+        oauth = material is not None and material.algorithm == "OAUTH2_CLIENT_CREDENTIALS"
+        for refresh in (False, True):
+            if material is not None:
+                if oauth:
+                    cache_key = (material.key_id, material.version)
+                    if refresh:
+                        self.tokens.invalidate(cache_key)
+                    headers["Authorization"] = "Bearer " + await self.tokens.token(cache_key, material)
+                else:
+                    signed = Signed(str(message.id), int(time.time()), body)
+                    headers.update(ALGORITHMS[material.algorithm].headers(material, signed))
+            result = await self.sender.send(webhook.method, webhook.url, headers, body)
+            if not (oauth and result.status == 401) or refresh:
+                return result
+        raise AssertionError("unreachable")
+
+    def _decide(self, webhook: Webhook, message: Claimed, result: Result) -> tuple[str, float | None]:
+        if result.ok:
+            return "delivered", None
+        if message.trigger == "manual":
+            return "dead_letter", None  # a failed manual send is not rescheduled
+        retry_after = parse_retry_after(
+            result.headers.get("Retry-After") or result.headers.get("retry-after"), clock.now()
+        )
+        delay = next_delay(
+            webhook.retry_seconds,
+            message.attempt_count + 1,
+            status=result.status,
+            retry_after=retry_after,
+            timed_out=result.timed_out,
+            overload_floor=self.settings.delivery_overload_floor_seconds,
+        )
+        return ("dead_letter", None) if delay is None else ("retrying", delay)
+
+
+def _has_due(conn: Any) -> bool:
+    from sqlalchemy import select
+
+    from sharelinks.webhooks.models import DUE_STATUSES, webhook_messages
+
+    query = select(webhook_messages.c.id).where(webhook_messages.c.status.in_(DUE_STATUSES)).limit(1)
+    return conn.execute(query).first() is not None

@@ -1,0 +1,226 @@
+"""Create Share Link on Event, end to end: event → link → signed request at a real loopback receiver."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+from standardwebhooks import Webhook as StandardWebhook
+
+from sharelinks.testing.receiver import Receiver, Reply
+from tests.conftest import make_program
+from tests.helpers import create_key, create_webhook, enable_extension, send_event, wait_until, webhook_events
+
+WHSEC = "whsec_" + base64.b64encode(b"k" * 32).decode()
+
+
+@pytest.fixture
+def setup(delivering_client: TestClient, auth: dict[str, str]) -> TestClient:
+    make_program(delivering_client, auth)
+    enable_extension(delivering_client, auth)
+    return delivering_client
+
+
+def events_of(client: TestClient, auth: dict[str, str], **query: str) -> list[dict[str, object]]:
+    return webhook_events(client, auth, **query)
+
+
+def test_converted_event_delivers_the_default_payload(setup: TestClient, auth: dict, receiver: Receiver) -> None:
+    create_webhook(setup, auth, receiver.url + "/hooks/share-links")
+    before = datetime.now(UTC)
+    send_event(setup, auth, "alex@example.com", first_name="Alex")
+    [request] = receiver.wait_for(1)
+    body = request.json()
+    assert list(body) == ["event", "email", "partner_user_id", "timestamp", "share_link"]
+    assert body["event"] == "Share Link Created"
+    assert body["email"] == "alex@example.com"
+    assert body["partner_user_id"] == "P-alex@example.com"
+    shareables = setup.get("/v2/persons", headers=auth, params={"email": "alex@example.com"}).json()
+    person_id = shareables[0]["id"]
+    links = setup.get(f"/v4/persons/{person_id}/shareables", headers=auth).json()
+    assert body["share_link"] == links[0]["link"] and body["share_link"].startswith("https://share.yourbrand.com/")
+    stamped = datetime.strptime(body["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    assert before.replace(microsecond=0) <= stamped <= datetime.now(UTC)
+    assert request.method == "POST" and request.path == "/hooks/share-links"
+    assert request.header("content-type") == "application/json"
+    assert request.header("user-agent").startswith("Sharelinks/")
+    wait_until(lambda: events_of(setup, auth)[0]["status"] == "delivered")
+
+
+def test_repeated_event_creates_no_second_link_or_message(setup: TestClient, auth: dict, receiver: Receiver) -> None:
+    create_webhook(setup, auth, receiver.url)
+    for _ in range(3):
+        send_event(setup, auth, "sam@example.com")
+    receiver.wait_for(1)
+    time.sleep(0.3)
+    assert len(receiver.requests) == 1
+    assert len(events_of(setup, auth)) == 1
+
+
+def test_other_events_disabled_extension_and_other_labels_do_nothing(
+    setup: TestClient, auth: dict, receiver: Receiver
+) -> None:
+    create_webhook(setup, auth, receiver.url)
+    send_event(setup, auth, "a@example.com", name="page_viewed")
+    send_event(setup, auth, "b@example.com", labels="another-program")
+    extension = setup.get("/v6/extensions", headers=auth).json()[0]
+    setup.put(f"/v6/extensions/{extension['id']}", headers=auth, json={"enabled": False})
+    send_event(setup, auth, "c@example.com")
+    setup.put(
+        f"/v6/extensions/{extension['id']}", headers=auth, json={"enabled": True, "trigger_events": ["signed_up"]}
+    )
+    send_event(setup, auth, "d@example.com", name="signed_up")
+    [request] = receiver.wait_for(1)
+    assert request.json()["email"] == "d@example.com"
+    time.sleep(0.3)
+    assert len(receiver.requests) == 1
+
+
+def test_batch_events_trigger_too(setup: TestClient, auth: dict, receiver: Receiver) -> None:
+    create_webhook(setup, auth, receiver.url)
+    items = [{"event_name": "converted", "data": {"email": f"batch{i}@example.com"}} for i in range(5)]
+    assert setup.post("/v5/batch-events", headers=auth, json=items).status_code == 200
+    emails = sorted(r.json()["email"] for r in receiver.wait_for(5))
+    assert emails == [f"batch{i}@example.com" for i in range(5)]
+
+
+def test_failed_transaction_leaves_no_link_and_no_message(setup: TestClient, auth: dict, receiver: Receiver) -> None:
+    """An event that fails validation after the link would have been made: nothing is half written."""
+    create_webhook(setup, auth, receiver.url)
+    bad = {"event_name": "converted", "data": {"email": "x@example.com", "conversion_id": "c" * 39}}
+    assert setup.post("/v5/events", headers=auth, json=bad).status_code == 400
+    assert setup.get("/v2/persons", headers=auth, params={"email": "x@example.com"}).json() == []
+    assert events_of(setup, auth) == []
+
+
+# -- every algorithm's header ---------------------------------------------------------------------
+
+
+def deliver_with_key(client: TestClient, auth: dict, receiver: Receiver, algorithm: str, key: str, **opts: str):
+    created = create_key(client, auth, algorithm, key, **opts)
+    assert key not in orjson.dumps(created).decode()
+    create_webhook(client, auth, receiver.url + "/hook", client_key_id=created["id"])
+    send_event(client, auth, "alex@example.com")
+    return receiver.wait_for(1, path="/hook")[-1]
+
+
+def test_password_is_a_bearer_token(setup: TestClient, auth: dict, receiver: Receiver) -> None:
+    request = deliver_with_key(setup, auth, receiver, "PASSWORD", "s3cret-password")
+    assert request.header("authorization") == "Bearer s3cret-password"
+
+
+def test_http_basic(setup: TestClient, auth: dict, receiver: Receiver) -> None:
+    request = deliver_with_key(setup, auth, receiver, "HTTP_BASIC", "user:pa:ss")
+    assert request.header("authorization") == "Basic " + base64.b64encode(b"user:pa:ss").decode()
+
+
+def test_hs256_signs_the_exact_body(setup: TestClient, auth: dict, receiver: Receiver) -> None:
+    request = deliver_with_key(setup, auth, receiver, "HS256", "my-webhook-secret")
+    expected = hmac.new(b"my-webhook-secret", request.body, hashlib.sha256).hexdigest()
+    assert request.header("x-extole-signature") == expected
+
+
+def test_standard_webhooks_verified_by_the_reference_library(setup: TestClient, auth: dict, receiver: Receiver) -> None:
+    request = deliver_with_key(setup, auth, receiver, "STANDARD_WEBHOOKS", WHSEC)
+    headers = {k: request.header(k) for k in ("webhook-id", "webhook-timestamp", "webhook-signature")}
+    assert StandardWebhook(WHSEC).verify(request.body, headers)["email"] == "alex@example.com"
+    assert headers["webhook-id"] == events_of(setup, auth)[0]["event_id"]
+
+
+def test_header_template(setup: TestClient, auth: dict, receiver: Receiver) -> None:
+    request = deliver_with_key(
+        setup, auth, receiver, "HEADER", "iter-key", header_name="Api-Key", header_value_template="{key}"
+    )
+    assert request.header("api-key") == "iter-key"
+
+
+def test_oauth2_client_credentials_fetches_caches_and_refreshes_on_401(
+    setup: TestClient, auth: dict, receiver: Receiver
+) -> None:
+    issued: list[str] = []
+
+    def token(received: object) -> Reply:
+        issued.append(f"token-{len(issued) + 1}")
+        return Reply(200, orjson.dumps({"access_token": issued[-1], "expires_in": 3600, "token_type": "Bearer"}))
+
+    receiver.route("/oauth/token", token)
+    opts = {"token_url": receiver.url + "/oauth/token", "client_id": "cid", "token_request_format": "form"}
+    request = deliver_with_key(setup, auth, receiver, "OAUTH2_CLIENT_CREDENTIALS", "client-secret", **opts)
+    assert request.header("authorization") == "Bearer token-1"
+    [token_request] = [r for r in receiver.requests if r.path == "/oauth/token"]
+    assert (
+        b"grant_type=client_credentials" in token_request.body and b"client_secret=client-secret" in token_request.body
+    )
+    # The cached token is reused; a 401 forces exactly one refresh and a resend.
+    receiver.respond(401)
+    send_event(setup, auth, "second@example.com")
+    hooks = receiver.wait_for(3, path="/hook")
+    assert [h.header("authorization") for h in hooks[1:]] == ["Bearer token-1", "Bearer token-2"]
+    assert len(issued) == 2
+
+
+def test_rotation_sends_both_signatures_during_the_grace_period(
+    setup: TestClient, auth: dict, receiver: Receiver
+) -> None:
+    key = create_key(setup, auth, "STANDARD_WEBHOOKS", WHSEC)
+    new_secret = "whsec_" + base64.b64encode(b"n" * 32).decode()
+    rotated = setup.post(
+        f"/v2/settings/security/keys/{key['id']}/rotate", headers=auth, json={"key": new_secret, "grace_period": "PT1H"}
+    )
+    assert rotated.status_code == 200 and new_secret not in rotated.text and WHSEC not in rotated.text
+    create_webhook(setup, auth, receiver.url, client_key_id=key["id"])
+    send_event(setup, auth, "alex@example.com")
+    [request] = receiver.wait_for(1)
+    signatures = request.header("webhook-signature").split(" ")
+    assert len(signatures) == 2
+    for secret, signature in zip((new_secret, WHSEC), signatures, strict=True):
+        headers = {
+            "webhook-id": request.header("webhook-id"),
+            "webhook-timestamp": request.header("webhook-timestamp"),
+            "webhook-signature": signature,
+        }
+        StandardWebhook(secret).verify(request.body, headers)
+
+
+# -- payload mapping ------------------------------------------------------------------------------
+
+
+def test_payload_fields_and_template(setup: TestClient, auth: dict, receiver: Receiver) -> None:
+    create_webhook(
+        setup,
+        auth,
+        receiver.url + "/fields",
+        name="fields",
+        payload_fields=["email", "share_code", "first_name", "data.plan"],
+    )
+    template = {"email": "{{email}}", "dataFields": {"share_link": "{{share_link}}", "note": "hi {{first_name}}"}}
+    create_webhook(setup, auth, receiver.url + "/template", name="iterable", method="PUT", payload_template=template)
+    send_event(setup, auth, "alex@example.com", first_name="Alex", plan="gold")
+    fields = receiver.wait_for(1, path="/fields")[0].json()
+    shaped = receiver.wait_for(1, path="/template")[0]
+    assert list(fields) == ["email", "share_code", "first_name", "data"]
+    assert fields["first_name"] == "Alex" and fields["data"] == {"plan": "gold"}
+    assert shaped.method == "PUT"
+    assert shaped.json() == {
+        "email": "alex@example.com",
+        "dataFields": {"share_link": f"https://share.yourbrand.com/{fields['share_code']}", "note": "hi Alex"},
+    }
+
+
+def test_send_test_event(setup: TestClient, auth: dict, receiver: Receiver) -> None:
+    webhook = create_webhook(setup, auth, receiver.url, enabled=False)
+    response = setup.post(f"/v6/webhooks/{webhook['id']}/test", headers=auth)
+    assert response.status_code == 200
+    [request] = receiver.wait_for(1)
+    assert request.json()["event"] == "Share Link Created"
+    preview = setup.get(f"/v6/webhooks/{webhook['id']}/preview", headers=auth)
+    assert list(preview.json()) == ["event", "email", "partner_user_id", "timestamp", "share_link"]
+    dispatches = wait_until(lambda: setup.get(f"/v6/webhooks/{webhook['id']}/dispatches/recent", headers=auth).json())
+    assert dispatches[0]["response_status_code"] == 200
+    assert dispatches[0]["event_id"] == response.json()["event_id"]
