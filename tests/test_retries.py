@@ -145,6 +145,10 @@ def test_response_bodies_are_capped_and_secrets_redacted(setup: TestClient, auth
     event = only_event(setup, auth, "delivered")
     attempt = event["attempts"][0]
     assert len(attempt["response_body"]) == 20_000 and attempt["response_body_truncated"] is True
-    assert attempt["request_headers"] == {"X-Custom": "visible", "Authorization": "[redacted]"}
+    assert attempt["request_headers"] == {
+        "X-Custom": "visible",
+        "webhook-id": event["event_id"],
+        "Authorization": "[redacted]",
+    }
     everything = setup.get("/v6/webhook-events", headers=auth).text + setup.get("/v6/webhooks", headers=auth).text
     assert "very-secret-password" not in everything

@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from sharelinks import clock
 from sharelinks.config import Settings
@@ -34,6 +35,7 @@ from sharelinks.webhooks.service import Webhook
 
 log = logging.getLogger("sharelinks.delivery")
 CLAIM_BATCH = 256
+RECORD_RETRY_PAUSES = (0.25, 0.5, 1.0, 2.0, 4.0)
 PURGE_EVERY_SECONDS = 600.0
 SENSITIVE_HEADER_RE = re.compile(r"auth|key|token|secret|signature|cookie|password", re.IGNORECASE)
 REDACTED = "[redacted]"
@@ -143,6 +145,10 @@ class DeliveryWorker:
                     claimed = await self.db.run(
                         queue.claim, self.worker_id, min(free, CLAIM_BATCH), self.settings.delivery_lease_seconds
                     )
+                except DBAPIError as exc:
+                    log.warning("claiming deliveries failed (%s); retrying", exc.orig)
+                    await asyncio.sleep(1.0)
+                    continue
                 except Exception:
                     log.exception("claiming deliveries failed; retrying")
                     await asyncio.sleep(1.0)
@@ -215,7 +221,8 @@ class DeliveryWorker:
             return  # deleted with its webhook
         event = {**message.event, "event_id": str(message.id)}
         body = payload.render(event, webhook.payload_fields, webhook.payload_template)
-        headers = dict(webhook.headers)
+        # Every request names its message, stable across retries and replays: receivers dedupe on it.
+        headers = {**webhook.headers, "webhook-id": str(message.id)}
         try:
             material = await self.configs.key(webhook.client_key_id) if webhook.client_key_id else None
             result = await self._send(webhook, material, message, headers, body)
@@ -246,12 +253,26 @@ class DeliveryWorker:
             outcome=outcome,
             retry_in=retry_in,
         )
-        try:
-            await self.db.run(queue.record, attempt)
-        except Exception:
-            # The claim's lease expires and the message is sent again: at-least-once, never lost.
-            log.exception("recording the attempt of message %s failed", message.id)
+        await self._record(attempt)
         log.debug("message %s to webhook %s: %s (%s)", message.id, webhook.id, outcome, result.status)
+
+    async def _record(self, attempt: Attempt) -> None:
+        """Record an attempt, riding out a short database outage (a restart, a failover).
+
+        If it still cannot be recorded, the claim's lease expires and the message is sent again:
+        at-least-once, never lost.
+        """
+        for pause in RECORD_RETRY_PAUSES:
+            try:
+                await self.db.run(queue.record, attempt)
+                return
+            except DBAPIError as exc:
+                log.warning("recording message %s failed (%s); retrying", attempt.message_id, exc.orig)
+            except Exception:
+                log.exception("recording message %s failed", attempt.message_id)
+                return
+            await asyncio.sleep(pause)
+        log.error("gave up recording message %s; it will be sent again", attempt.message_id)
 
     async def _send(
         self, webhook: Webhook, material: Material | None, message: Claimed, headers: dict[str, str], body: bytes
