@@ -86,7 +86,8 @@ def test_kill_9_mid_delivery_loses_nothing(db: Database, database_url: str, rece
     assert set(received) == ids  # every message arrived
     duplicates = {i for i, n in received.items() if n > 1}
     # Redeliveries only of what the killed worker had in flight (at most its concurrency), same ids.
-    assert len(duplicates) <= 32
+    # The killed worker held at most its lanes plus the attempts awaiting their batched write.
+    assert len(duplicates) <= 2 * 32
 
 
 def test_four_workers_never_deliver_twice(db: Database, database_url: str, receiver: Receiver) -> None:

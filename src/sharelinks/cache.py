@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 V = TypeVar("V")
 
@@ -20,11 +20,11 @@ class TtlCache(Generic[V]):
     def __init__(self, ttl: float = 2.0, max_entries: int = 1000) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
-        self._entries: dict[tuple[str, Hashable], tuple[V, float]] = {}
+        self._entries: dict[tuple[Engine, Hashable], tuple[V, float]] = {}
 
     def get(self, conn: Connection, key: Hashable, load: Callable[[Connection], V]) -> V:
         now = time.monotonic()
-        full_key = (conn.engine.url.render_as_string(), key)
+        full_key = (conn.engine, key)
         entry = self._entries.get(full_key)
         if entry is not None and now - entry[1] <= self.ttl:
             return entry[0]

@@ -10,6 +10,7 @@ import typer
 
 from sharelinks.clitools import err, migrated_database, safe_url
 from sharelinks.config import Settings
+from sharelinks.db.database import Database
 from sharelinks.delivery.worker import DeliveryWorker
 from sharelinks.keys.crypto import SecretBox
 
@@ -26,7 +27,10 @@ def worker(
     if concurrency:
         settings = replace(settings, worker_concurrency=concurrency)
     logs.configure(settings.log_level)
-    db = migrated_database(settings)
+    migrated_database(settings).dispose()
+    # Checkpoints on a background thread, so no delivery's commit pays for one (SQLite).
+    db = Database(settings.database_url, background_checkpoints=True)
+    db.start_background_tasks()
     box = SecretBox.from_settings(settings)
     err.print(f"delivery worker on {safe_url(settings.database_url)} ({settings.worker_concurrency} in flight)")
 

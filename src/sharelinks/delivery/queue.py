@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, update
 
 from sharelinks import clock
+from sharelinks.db.metadata import UTCDateTime
 from sharelinks.ids import new_id
-from sharelinks.webhooks.models import DUE_STATUSES, webhook_attempts, webhook_messages
+from sharelinks.webhooks.models import DUE_PREDICATE, webhook_attempts, webhook_messages
 
 # Attempt history per message stays bounded: 6 scheduled attempts plus a few replays.
 ATTEMPTS_KEPT = 20
@@ -34,26 +35,33 @@ class Claimed:
     attempt_count: int
 
 
+# Built once: the worker claims many times a second, and building a statement per call (its cache key
+# above all) cost more than running it.
+_DUE = (
+    select(m.c.id)
+    .where(
+        # Literally the partial index's predicate: with bound parameters SQLite cannot tell that
+        # the index applies, and scans the table instead.
+        DUE_PREDICATE,
+        m.c.next_attempt_at <= bindparam("now"),
+        or_(m.c.lease_until.is_(None), m.c.lease_until < bindparam("now")),
+    )
+    .order_by(m.c.next_attempt_at)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+_CLAIM = (
+    update(m)
+    .where(m.c.id.in_(_DUE.scalar_subquery()))
+    .values(lease_until=bindparam("lease_until"), worker_id=bindparam("worker"))
+    .returning(m.c.id, m.c.webhook_id, m.c.event_type, m.c.event, m.c.trigger, m.c.attempt_count)
+)
+
+
 def claim(conn: Connection, worker_id: str, limit: int, lease_seconds: float) -> list[Claimed]:
     now = clock.now()
-    due = (
-        select(m.c.id)
-        .where(
-            m.c.status.in_(DUE_STATUSES),
-            m.c.next_attempt_at <= now,
-            or_(m.c.lease_until.is_(None), m.c.lease_until < now),
-        )
-        .order_by(m.c.next_attempt_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    statement = (
-        update(m)
-        .where(m.c.id.in_(due.scalar_subquery()))
-        .values(lease_until=now + timedelta(seconds=lease_seconds), worker_id=worker_id)
-        .returning(m.c.id, m.c.webhook_id, m.c.event_type, m.c.event, m.c.trigger, m.c.attempt_count)
-    )
-    return [Claimed(*row) for row in conn.execute(statement)]
+    params = {"now": now, "limit": limit, "lease_until": now + timedelta(seconds=lease_seconds), "worker": worker_id}
+    return [Claimed(*row) for row in conn.execute(_CLAIM, params)]
 
 
 def heartbeat(conn: Connection, worker_id: str, message_ids: list[int], lease_seconds: float) -> None:
@@ -76,6 +84,7 @@ class Attempt:
     message_id: int
     webhook_id: int
     worker_id: str
+    number: int
     trigger: str
     url: str
     method: str
@@ -93,54 +102,83 @@ class Attempt:
     retry_in: float | None = None
 
 
-def record(conn: Connection, attempt: Attempt) -> None:
-    now = clock.now()
-    number = conn.execute(select(m.c.attempt_count).where(m.c.id == attempt.message_id)).scalar()
-    if number is None:
-        return  # the webhook was deleted meanwhile, and its messages with it
-    conn.execute(
-        webhook_attempts.insert(),
-        {
-            "id": new_id(),
-            "message_id": attempt.message_id,
-            "webhook_id": attempt.webhook_id,
-            "number": number + 1,
-            "trigger": attempt.trigger,
-            "url": attempt.url,
-            "method": attempt.method,
-            "request_headers": attempt.request_headers,
-            "request_body": attempt.request_body,
-            "status_code": attempt.status_code,
-            "response_headers": attempt.response_headers,
-            "response_body": attempt.response_body,
-            "truncated": attempt.truncated,
-            "error": attempt.error,
-            "duration_ms": attempt.duration_ms,
-            "started_at": attempt.started_at,
-        },
+_INSERT_ATTEMPT = webhook_attempts.insert()
+# Only the holder of the claim moves the message on; a replay that arrived meanwhile wins.
+_MOVE_ON = (
+    update(m)
+    .where(m.c.id == bindparam("message_id"), m.c.worker_id == bindparam("holder"))
+    .values(
+        attempt_count=m.c.attempt_count + 1,
+        status=bindparam("outcome"),
+        lease_until=None,
+        worker_id=None,
+        last_status_code=bindparam("status_code"),
+        last_error=bindparam("error"),
+        next_attempt_at=func.coalesce(
+            bindparam("next_attempt_at", type_=m.c.next_attempt_at.type), m.c.next_attempt_at
+        ),
+        finished_at=bindparam("finished_at", type_=UTCDateTime()),
     )
-    values: dict[str, Any] = {
-        "attempt_count": number + 1,
-        "status": attempt.outcome,
-        "lease_until": None,
-        "worker_id": None,
-        "last_status_code": attempt.status_code,
-        "last_error": attempt.error,
-    }
-    if attempt.outcome == "retrying":
-        values["next_attempt_at"] = now + timedelta(seconds=attempt.retry_in or 0)
-    else:
-        values["finished_at"] = now
-    # Only the holder of the claim moves the message on; a replay that arrived meanwhile wins.
-    conn.execute(update(m).where(m.c.id == attempt.message_id, m.c.worker_id == attempt.worker_id).values(**values))
-    if number + 1 > ATTEMPTS_KEPT:
-        oldest = (
-            select(webhook_attempts.c.id)
-            .where(webhook_attempts.c.message_id == attempt.message_id)
-            .order_by(webhook_attempts.c.number)
-            .limit(number + 1 - ATTEMPTS_KEPT)
-        )
-        conn.execute(delete(webhook_attempts).where(webhook_attempts.c.id.in_(oldest.scalar_subquery())))
+)
+
+
+def record(conn: Connection, attempts: list[Attempt]) -> None:
+    """Record finished attempts and move their messages on: two statements for the whole batch."""
+    if not attempts:
+        return
+    now = clock.now()
+    conn.execute(
+        _INSERT_ATTEMPT,
+        [
+            {
+                "id": new_id(),
+                "message_id": a.message_id,
+                "webhook_id": a.webhook_id,
+                "number": a.number,
+                "trigger": a.trigger,
+                "url": a.url,
+                "method": a.method,
+                "request_headers": a.request_headers,
+                "request_body": a.request_body,
+                "status_code": a.status_code,
+                "response_headers": a.response_headers,
+                "response_body": a.response_body,
+                "truncated": a.truncated,
+                "error": a.error,
+                "duration_ms": a.duration_ms,
+                "started_at": a.started_at,
+            }
+            for a in attempts
+        ],
+    )
+    conn.execute(
+        _MOVE_ON,
+        [
+            {
+                "message_id": a.message_id,
+                "holder": a.worker_id,
+                "outcome": a.outcome,
+                "status_code": a.status_code,
+                "error": a.error,
+                "next_attempt_at": now + timedelta(seconds=a.retry_in or 0) if a.outcome == "retrying" else None,
+                "finished_at": None if a.outcome == "retrying" else now,
+            }
+            for a in attempts
+        ],
+    )
+    for a in attempts:
+        if a.number > ATTEMPTS_KEPT:
+            _trim(conn, a.message_id, a.number - ATTEMPTS_KEPT)
+
+
+def _trim(conn: Connection, message_id: int, surplus: int) -> None:
+    oldest = (
+        select(webhook_attempts.c.id)
+        .where(webhook_attempts.c.message_id == message_id)
+        .order_by(webhook_attempts.c.number)
+        .limit(surplus)
+    )
+    conn.execute(delete(webhook_attempts).where(webhook_attempts.c.id.in_(oldest.scalar_subquery())))
 
 
 def purge(conn: Connection, dead_letter_days: float, delivered_days: float) -> int:

@@ -80,6 +80,7 @@ def embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
 class NetworkPolicy:
     def __init__(self, allowed: str | list[str] = "") -> None:
         items = allowed.split(",") if isinstance(allowed, str) else allowed
+        self._url_refusals: dict[str, str | None] = {}
         self.allowed: tuple[Network, ...] = tuple(
             ipaddress.ip_network(i.strip(), strict=False) for i in items if i.strip()
         )
@@ -100,6 +101,15 @@ class NetworkPolicy:
 
     def refuse_url(self, url: str) -> str | None:
         """Refusals knowable without DNS: scheme, and a host that is a literal or `localhost`."""
+        if url in self._url_refusals:
+            return self._url_refusals[url]
+        refusal = self._refuse_url(url)
+        if len(self._url_refusals) >= 10_000:
+            self._url_refusals.clear()
+        self._url_refusals[url] = refusal
+        return refusal
+
+    def _refuse_url(self, url: str) -> str | None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
             return "only http and https URLs"

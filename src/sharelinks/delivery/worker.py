@@ -36,6 +36,7 @@ from sharelinks.webhooks.service import Webhook
 log = logging.getLogger("sharelinks.delivery")
 CLAIM_BATCH = 256
 RECORD_RETRY_PAUSES = (0.25, 0.5, 1.0, 2.0, 4.0)
+RECORD_BATCH_SECONDS = 0.005
 PURGE_EVERY_SECONDS = 600.0
 SENSITIVE_HEADER_RE = re.compile(r"auth|key|token|secret|signature|cookie|password", re.IGNORECASE)
 REDACTED = "[redacted]"
@@ -88,7 +89,14 @@ class DeliveryWorker:
         self.tokens = TokenProvider(self.sender)
         self.configs = Configs(db, box)
         self.doorbell = wakeup.Doorbell()
-        self._inflight: dict[int, asyncio.Task[None]] = {}
+        # Claimed and not yet recorded: what the heartbeat renews and a shutdown hands back.
+        self._held: set[int] = set()
+        self._queue: asyncio.Queue[Claimed] = asyncio.Queue()
+        self._busy = 0
+        self._lanes: list[asyncio.Task[None]] = []
+        self._to_record: list[Attempt] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._claim_threshold = max(1, settings.worker_concurrency // 4)
         self._stopping = False
         self._main: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
@@ -99,51 +107,60 @@ class DeliveryWorker:
         loop = asyncio.get_running_loop()
         self.doorbell.bind(loop)
         wakeup.register(self.doorbell)
+        # Long-lived lanes instead of a task per delivery: the same concurrency, less overhead.
+        self._lanes = [loop.create_task(self._lane()) for _ in range(self.settings.worker_concurrency)]
         self._main = loop.create_task(self._run(), name="delivery-worker")
         if not self.db.is_sqlite:
             self._listener = loop.create_task(self._listen(), name="delivery-listener")
 
     async def stop(self, grace: float = 5.0) -> None:
-        """Stop claiming, give in-flight requests `grace` seconds, hand back what is left."""
+        """Stop claiming, give requests in flight `grace` seconds, record them, hand back the rest."""
         self._stopping = True
         wakeup.unregister(self.doorbell)
-        self.doorbell.ring()
         for task in (self._main, self._listener):
             if task is not None:
                 task.cancel()
-        if self._inflight:
-            await asyncio.wait(list(self._inflight.values()), timeout=grace)
-        unfinished = list(self._inflight)
-        for task in self._inflight.values():
-            task.cancel()
-        if unfinished:
+        deadline = time.monotonic() + grace
+        while self._busy and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        for lane in self._lanes:
+            lane.cancel()
+        await asyncio.gather(*self._lanes, return_exceptions=True)
+        while (self._to_record or self._writer is not None) and time.monotonic() < deadline + grace:
+            await asyncio.sleep(0.02)
+        if self._held:
             try:
-                await self.db.run(queue.release, self.worker_id, unfinished)
+                await self.db.run(queue.release, self.worker_id, list(self._held))
             except Exception:
-                log.exception("could not release %d claims; their leases will expire", len(unfinished))
+                log.exception("could not release %d claims; their leases will expire", len(self._held))
         await self.sender.close()
 
     async def drain(self, timeout: float = 30.0) -> None:
-        """Wait until no message is due or in flight (tests and the CLI's one-shot mode)."""
+        """Wait until no message is due or held (tests and tools)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not self._inflight and not await self.db.run(_has_due):
+            if not self._held and not await self.db.run(_has_due):
                 return
             await asyncio.sleep(0.05)
         raise TimeoutError("deliveries still pending")
 
     # -- the loop --------------------------------------------------------------------------------
 
+    @property
+    def _room(self) -> int:
+        return self.settings.worker_concurrency - self._queue.qsize() - self._busy
+
     async def _run(self) -> None:
         last_heartbeat = last_purge = time.monotonic()
         heartbeat_every = self.settings.delivery_lease_seconds / 6
         while not self._stopping:
-            free = self.settings.worker_concurrency - len(self._inflight)
+            room = self._room
             claimed: list[Claimed] = []
-            if free > 0:
+            # Claim in batches: one query per freed lane would cost more than the deliveries.
+            if room >= self._claim_threshold or (room > 0 and room == self.settings.worker_concurrency):
                 try:
                     claimed = await self.db.run(
-                        queue.claim, self.worker_id, min(free, CLAIM_BATCH), self.settings.delivery_lease_seconds
+                        queue.claim, self.worker_id, min(room, CLAIM_BATCH), self.settings.delivery_lease_seconds
                     )
                 except DBAPIError as exc:
                     log.warning("claiming deliveries failed (%s); retrying", exc.orig)
@@ -154,7 +171,8 @@ class DeliveryWorker:
                     await asyncio.sleep(1.0)
                     continue
                 for message in claimed:
-                    self._spawn(message)
+                    self._held.add(message.id)
+                    self._queue.put_nowait(message)
             now = time.monotonic()
             if now - last_heartbeat >= heartbeat_every:
                 last_heartbeat = now
@@ -162,25 +180,26 @@ class DeliveryWorker:
             if now - last_purge >= PURGE_EVERY_SECONDS:
                 last_purge = now
                 await self._purge()
-            if claimed and len(claimed) == min(free, CLAIM_BATCH):
+            if claimed and len(claimed) == min(room, CLAIM_BATCH):
                 continue  # there may be more due right now
             await self.doorbell.wait(self.settings.delivery_poll_seconds)
 
-    def _spawn(self, message: Claimed) -> None:
-        task = asyncio.get_running_loop().create_task(self._deliver(message))
-        self._inflight[message.id] = task
-
-        def done(_: asyncio.Task[None]) -> None:
-            self._inflight.pop(message.id, None)
-            self.doorbell.ring()  # a slot is free
-
-        task.add_done_callback(done)
+    async def _lane(self) -> None:
+        while True:
+            message = await self._queue.get()
+            self._busy += 1
+            try:
+                await self._deliver(message)
+            except Exception:
+                log.exception("delivery of message %s failed unexpectedly; its lease will expire", message.id)
+            finally:
+                self._busy -= 1
+            if self._room == self._claim_threshold:
+                self.doorbell.ring()  # enough lanes are free for the next batch
 
     async def _heartbeat(self) -> None:
         try:
-            await self.db.run(
-                queue.heartbeat, self.worker_id, list(self._inflight), self.settings.delivery_lease_seconds
-            )
+            await self.db.run(queue.heartbeat, self.worker_id, list(self._held), self.settings.delivery_lease_seconds)
         except Exception:
             log.exception("lease heartbeat failed")
 
@@ -238,6 +257,7 @@ class DeliveryWorker:
             message_id=message.id,
             webhook_id=webhook.id,
             worker_id=self.worker_id,
+            number=message.attempt_count + 1,
             trigger=message.trigger,
             url=webhook.url,
             method=webhook.method,
@@ -253,26 +273,42 @@ class DeliveryWorker:
             outcome=outcome,
             retry_in=retry_in,
         )
-        await self._record(attempt)
+        self._record(attempt)
         log.debug("message %s to webhook %s: %s (%s)", message.id, webhook.id, outcome, result.status)
 
-    async def _record(self, attempt: Attempt) -> None:
-        """Record an attempt, riding out a short database outage (a restart, a failover).
+    def _record(self, attempt: Attempt) -> None:
+        """Queue the attempt for the next batched write; the lane moves on at once.
 
-        If it still cannot be recorded, the claim's lease expires and the message is sent again:
-        at-least-once, never lost.
+        The claim's lease keeps the message from being claimed again until the write is done.
         """
+        self._to_record.append(attempt)
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write_records())
+
+    async def _write_records(self) -> None:
+        """Write queued attempts in batches until none is left."""
+        try:
+            while self._to_record:
+                # A short pause gathers the attempts finishing meanwhile into one transaction.
+                await asyncio.sleep(RECORD_BATCH_SECONDS)
+                batch, self._to_record = self._to_record, []
+                await self._write_batch(batch)
+                self._held.difference_update(a.message_id for a in batch)
+        finally:
+            self._writer = None
+
+    async def _write_batch(self, attempts: list[Attempt]) -> None:
         for pause in RECORD_RETRY_PAUSES:
             try:
-                await self.db.run(queue.record, attempt)
+                await self.db.run(queue.record, attempts)
                 return
             except DBAPIError as exc:
-                log.warning("recording message %s failed (%s); retrying", attempt.message_id, exc.orig)
+                log.warning("recording %d attempts failed (%s); retrying", len(attempts), exc.orig)
             except Exception:
-                log.exception("recording message %s failed", attempt.message_id)
+                log.exception("recording %d attempts failed", len(attempts))
                 return
             await asyncio.sleep(pause)
-        log.error("gave up recording message %s; it will be sent again", attempt.message_id)
+        log.error("gave up recording %d attempts; they will be sent again", len(attempts))
 
     async def _send(
         self, webhook: Webhook, material: Material | None, message: Claimed, headers: dict[str, str], body: bytes
@@ -317,7 +353,7 @@ class DeliveryWorker:
 def _has_due(conn: Any) -> bool:
     from sqlalchemy import select
 
-    from sharelinks.webhooks.models import DUE_STATUSES, webhook_messages
+    from sharelinks.webhooks.models import DUE_PREDICATE, webhook_messages
 
-    query = select(webhook_messages.c.id).where(webhook_messages.c.status.in_(DUE_STATUSES)).limit(1)
+    query = select(webhook_messages.c.id).where(DUE_PREDICATE).limit(1)
     return conn.execute(query).first() is not None

@@ -49,6 +49,7 @@ webhooks = Table(
 # Statuses: pending (never tried), retrying (failed, another attempt scheduled), delivered,
 # dead_letter. A message being sent keeps its status and holds a lease (lease_until, worker_id).
 DUE_STATUSES = ("pending", "retrying")
+DUE_PREDICATE = text("status IN ('pending', 'retrying')")
 
 webhook_messages = Table(
     "webhook_messages",
@@ -74,11 +75,17 @@ webhook_messages = Table(
     Index(
         "ix_webhook_messages_due",
         "next_attempt_at",
-        sqlite_where=text("status IN ('pending', 'retrying')"),
-        postgresql_where=text("status IN ('pending', 'retrying')"),
+        sqlite_where=DUE_PREDICATE,
+        postgresql_where=DUE_PREDICATE,
     ),
     Index("ix_webhook_messages_webhook_id_created_at", "webhook_id", "created_at"),
-    Index("ix_webhook_messages_status_finished_at", "status", "finished_at"),
+    # For the retention purge. Partial, so the planner never prefers it for claiming due messages.
+    Index(
+        "ix_webhook_messages_finished_at",
+        "finished_at",
+        sqlite_where=text("finished_at IS NOT NULL"),
+        postgresql_where=text("finished_at IS NOT NULL"),
+    ),
     Index("ix_webhook_messages_email_key", "email_key"),
 )
 

@@ -116,7 +116,13 @@ def upgrade() -> None:
             postgresql_where=sa.text("status IN ('pending', 'retrying')"),
         )
         batch_op.create_index("ix_webhook_messages_email_key", ["email_key"], unique=False)
-        batch_op.create_index("ix_webhook_messages_status_finished_at", ["status", "finished_at"], unique=False)
+        batch_op.create_index(
+            "ix_webhook_messages_finished_at",
+            ["finished_at"],
+            unique=False,
+            sqlite_where=sa.text("finished_at IS NOT NULL"),
+            postgresql_where=sa.text("finished_at IS NOT NULL"),
+        )
         batch_op.create_index("ix_webhook_messages_webhook_id_created_at", ["webhook_id", "created_at"], unique=False)
 
     op.create_table(
@@ -161,7 +167,7 @@ def downgrade() -> None:
     op.drop_table("webhook_attempts")
     with op.batch_alter_table("webhook_messages", schema=None) as batch_op:
         batch_op.drop_index("ix_webhook_messages_webhook_id_created_at")
-        batch_op.drop_index("ix_webhook_messages_status_finished_at")
+        batch_op.drop_index("ix_webhook_messages_finished_at")
         batch_op.drop_index("ix_webhook_messages_email_key")
         batch_op.drop_index(
             "ix_webhook_messages_due",
