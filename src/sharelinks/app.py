@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,6 +20,7 @@ from starlette.types import ASGIApp
 from sharelinks import __version__
 from sharelinks.config import Settings
 from sharelinks.context import AppContext
+from sharelinks.db import changes, listener
 from sharelinks.db.database import Database
 from sharelinks.delivery.ssrf import NetworkPolicy
 from sharelinks.delivery.worker import DeliveryWorker
@@ -29,6 +31,10 @@ from sharelinks.extensions.routes import router as extensions_router
 from sharelinks.http.errors import ApiError, error_response, handle_api_error, handle_unexpected
 from sharelinks.keys.crypto import SecretBox
 from sharelinks.keys.routes import router as keys_router
+from sharelinks.links import routes as links_routes
+from sharelinks.links.clicks import ClickRecorder
+from sharelinks.links.router import LinkRouter
+from sharelinks.links.targets import Targets
 from sharelinks.observability.access_log import AccessLog
 from sharelinks.observability.middleware import RequestObserver
 from sharelinks.observability.routes import router as observability_router
@@ -67,7 +73,12 @@ def build_api(context: AppContext) -> FastAPI:
         if worker is not None:
             worker.start()
         _app.state.worker = worker
+        context.clicks.start()
+        changes_listener = _listen_for_changes(context)
         yield
+        if changes_listener is not None:
+            changes_listener.cancel()
+        await context.clicks.stop()
         if worker is not None:
             await worker.stop()
         if context.access_log is not None:
@@ -91,6 +102,9 @@ def build_api(context: AppContext) -> FastAPI:
         events_router,
         persons_router,
         programs_router,
+        links_routes.support,
+        links_routes.admin,
+        links_routes.public,
         extensions_router,
         webhooks_superuser_router,
         webhooks_router,
@@ -106,15 +120,32 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     settings = settings or Settings.from_env()
     # Events create share links (and their webhook messages) through the enabled extensions.
     reactions.register(extensions.on_event)
+    db = database or Database(settings.database_url, background_checkpoints=True)
     context = AppContext(
         settings=settings,
-        db=database or Database(settings.database_url, background_checkpoints=True),
+        db=db,
         token_cache=TokenCache(settings.token_cache_seconds),
         secrets=SecretBox.from_settings(settings),
         network_policy=NetworkPolicy(settings.webhook_allow_networks),
+        targets=Targets(db),
+        clicks=ClickRecorder(db, settings.click_flush_seconds),
         access_log=AccessLog() if settings.access_log else None,
     )
     api = build_api(context)
-    app = RequestObserver(api, access_log=context.access_log)
+    observed = RequestObserver(api, access_log=context.access_log)
+    # Share links first: their hot path never enters the API stack.
+    app = LinkRouter(observed, context.targets, context.clicks, cookie_days=settings.advocate_cookie_days)
     app.state = api.state  # type: ignore[attr-defined]  # so tests can reach the context
     return app
+
+
+def _listen_for_changes(context: AppContext) -> asyncio.Task[None] | None:
+    """On PostgreSQL, hear other processes' changes (programs, links) and drop what they affect."""
+    if context.db.is_sqlite:
+        return None
+
+    def resync() -> None:
+        changes.deliver("programs:")  # anything missed while disconnected: reload it all
+
+    listening = listener.listen(context.db.url, {changes.CHANNEL: changes.deliver}, resync)
+    return asyncio.get_running_loop().create_task(listening, name="changes-listener")

@@ -71,6 +71,10 @@ class Settings:
     # Private networks the worker may deliver to (comma-separated CIDRs); everything non-public is
     # refused otherwise. Tests and local demos set 127.0.0.0/8.
     webhook_allow_networks: str = ""
+    # Share links: how long the first-party cookie remembers the advocate's code, and how often
+    # buffered clicks are written (what `kill -9` can lose).
+    advocate_cookie_days: float = 30.0
+    click_flush_seconds: float = 1.0
 
     @property
     def is_sqlite(self) -> bool:
@@ -106,6 +110,8 @@ class Settings:
             ),
             delivered_retention_days=_float("SHARELINKS_DELIVERED_RETENTION_DAYS", defaults.delivered_retention_days),
             webhook_allow_networks=os.environ.get("SHARELINKS_WEBHOOK_ALLOW_NETWORKS", ""),
+            advocate_cookie_days=_float("SHARELINKS_ADVOCATE_COOKIE_DAYS", defaults.advocate_cookie_days),
+            click_flush_seconds=_float("SHARELINKS_CLICK_FLUSH_SECONDS", defaults.click_flush_seconds),
         )
 
     def resolved_secret_key_file(self) -> Path:

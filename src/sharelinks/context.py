@@ -10,6 +10,8 @@ from sharelinks.config import Settings
 from sharelinks.db.database import Database
 from sharelinks.delivery.ssrf import NetworkPolicy
 from sharelinks.keys.crypto import SecretBox
+from sharelinks.links.clicks import ClickRecorder
+from sharelinks.links.targets import Targets
 from sharelinks.observability.access_log import AccessLog
 from sharelinks.tokens.service import TokenCache
 
@@ -21,6 +23,8 @@ class AppContext:
     token_cache: TokenCache
     secrets: SecretBox
     network_policy: NetworkPolicy
+    targets: Targets
+    clicks: ClickRecorder
     access_log: AccessLog | None = None
 
 

@@ -3,6 +3,7 @@
 from sharelinks.events.models import events
 from sharelinks.extensions.models import extensions
 from sharelinks.keys.models import security_keys
+from sharelinks.links.models import click_daily, clicks
 from sharelinks.persons.models import persons
 from sharelinks.programs.models import program_domains, programs
 from sharelinks.shareables.models import shareables
@@ -10,6 +11,8 @@ from sharelinks.tokens.models import tokens
 from sharelinks.webhooks.models import webhook_attempts, webhook_messages, webhooks
 
 __all__ = [
+    "click_daily",
+    "clicks",
     "events",
     "extensions",
     "persons",

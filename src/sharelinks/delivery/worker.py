@@ -13,11 +13,11 @@ import time
 import uuid
 from typing import Any
 
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from sharelinks import clock
 from sharelinks.config import Settings
+from sharelinks.db import listener
 from sharelinks.db.database import Database
 from sharelinks.delivery import queue, wakeup
 from sharelinks.delivery.client import Result, Sender
@@ -214,22 +214,11 @@ class DeliveryWorker:
             log.exception("retention purge failed")
 
     async def _listen(self) -> None:
-        """LISTEN on one dedicated connection (never pooled); reconnect when it drops."""
-        import psycopg
+        def ring(_payload: str) -> None:
+            self.doorbell.ring()
 
-        url = make_url(self.db.url).set(drivername="postgresql").render_as_string(hide_password=False)
-        while not self._stopping:
-            try:
-                async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-                    await conn.execute(f"LISTEN {wakeup.CHANNEL}")
-                    self.doorbell.ring()  # catch up on anything enqueued while not listening
-                    async for _ in conn.notifies():
-                        self.doorbell.ring()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("LISTEN connection lost (%s); polling until it is back", type(exc).__name__)
-                await asyncio.sleep(1.0)
+        # On every (re)connection, ring once: anything enqueued while not listening is claimed now.
+        await listener.listen(self.db.url, {wakeup.CHANNEL: ring}, self.doorbell.ring)
 
     # -- one delivery ----------------------------------------------------------------------------
 

@@ -99,6 +99,13 @@ CATALOG: dict[str, tuple[int, str]] = {
     "invalid_program_domain": (400, "A program domain must be a host name such as share.yourbrand.com."),
     "invalid_url": (400, "The URL must be an absolute http or https URL."),
     "invalid_code_style": (400, "code_style must be 'name' or 'random'."),
+    "invalid_advocate_param": (400, "advocate_param is 1 to 50 of letters, digits, '_', '.', '-'."),
+    # barcodes
+    "missing_type": (400, "The barcode type is missing."),
+    "invalid_barcode_content": (400, "The barcode content is missing or too long."),
+    "invalid_barcode_width": (400, "width must be between 64 and 2048 pixels."),
+    "invalid_barcode_height": (400, "height must be between 64 and 2048 pixels."),
+    "invalid_barcode_margin_width": (400, "margin_width must be between 0 and 64 pixels."),
     # security keys
     "invalid_key": (400, "The key is not valid for its algorithm."),
     "invalid_algorithm": (400, "Unknown key algorithm."),

@@ -12,6 +12,8 @@ programs = Table(
     Column("destination_url", String(2048), nullable=False),
     Column("fallback_url", String(2048), nullable=True),
     Column("code_style", String(10), nullable=False),
+    # The query parameter that carries the advocate's code to the destination.
+    Column("advocate_param", String(50), nullable=False, server_default="advocate_code"),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
 )

@@ -19,6 +19,7 @@ class ProgramRequest(BaseModel):
     destination_url: str = Field(examples=["https://www.yourbrand.com/refer"])
     fallback_url: str | None = Field(default=None, examples=["https://refer.yourbrand.com"])
     code_style: str = Field(default="random", description="'random' or 'name' (first name plus digits).")
+    advocate_param: str = Field(default="advocate_code", description="Query parameter carrying the code.")
 
 
 def program_response(program: Program, zone: tzinfo) -> dict[str, Any]:
@@ -29,6 +30,7 @@ def program_response(program: Program, zone: tzinfo) -> dict[str, Any]:
         "destination_url": program.destination_url,
         "fallback_url": program.fallback_url,
         "code_style": program.code_style,
+        "advocate_param": program.advocate_param,
         "created_date": rfc3339(program.created_at, zone),
         "updated_date": rfc3339(program.updated_at, zone),
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, select, update
 
 from sharelinks import clock
+from sharelinks.db import changes as change_feed
 from sharelinks.db.upsert import insert_or_ignore
 from sharelinks.http.body import Fields
 from sharelinks.http.errors import ApiError
@@ -18,6 +20,8 @@ from sharelinks.programs.models import program_domains, programs
 from sharelinks.validation import LABEL_MAX, LABEL_MIN, LABEL_RE, is_http_url, normalize_host
 
 CODE_STYLES = ("random", "name")
+DEFAULT_ADVOCATE_PARAM = "advocate_code"
+PARAM_RE = re.compile(r"^[A-Za-z0-9_.-]{1,50}$")
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,7 @@ class Program:
     destination_url: str
     fallback_url: str | None
     code_style: str
+    advocate_param: str
     created_at: datetime
     updated_at: datetime
 
@@ -44,6 +49,7 @@ class ProgramChanges:
     fallback_url: str | None = None
     clear_fallback: bool = False
     code_style: str | None = None
+    advocate_param: str | None = None
 
 
 def check_label(label: str) -> str:
@@ -74,7 +80,7 @@ def _check_domains(values: list[Any]) -> tuple[str, ...]:
 
 
 def parse_changes(body: Fields, *, creating: bool) -> ProgramChanges:
-    body.only({"label", "domains", "destination_url", "fallback_url", "code_style"})
+    body.only({"label", "domains", "destination_url", "fallback_url", "code_style", "advocate_param"})
     label = body.string("label")
     if creating and not label:
         raise ApiError("label_is_missing")
@@ -88,6 +94,9 @@ def parse_changes(body: Fields, *, creating: bool) -> ProgramChanges:
     style = body.string("code_style")
     if style is not None and style not in CODE_STYLES:
         raise ApiError("invalid_code_style", code_style=style[:20])
+    param = body.string("advocate_param")
+    if param is not None and not PARAM_RE.match(param):
+        raise ApiError("invalid_advocate_param", advocate_param=param[:60])
     return ProgramChanges(
         label=check_label(label) if label is not None else None,
         domains=_check_domains(domains) if domains is not None else None,
@@ -95,6 +104,7 @@ def parse_changes(body: Fields, *, creating: bool) -> ProgramChanges:
         fallback_url=_check_url("fallback_url", fallback) if fallback else None,
         clear_fallback=body.has("fallback_url") and not fallback,
         code_style=style,
+        advocate_param=param,
     )
 
 
@@ -115,6 +125,7 @@ def _load(conn: Connection, row: Any) -> Program:
         destination_url=row.destination_url,
         fallback_url=row.fallback_url,
         code_style=row.code_style,
+        advocate_param=row.advocate_param,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
@@ -164,6 +175,7 @@ def create(conn: Connection, changes: ProgramChanges) -> Program:
             "destination_url": changes.destination_url,
             "fallback_url": changes.fallback_url,
             "code_style": changes.code_style or "random",
+            "advocate_param": changes.advocate_param or DEFAULT_ADVOCATE_PARAM,
             "created_at": now,
             "updated_at": now,
         },
@@ -172,6 +184,7 @@ def create(conn: Connection, changes: ProgramChanges) -> Program:
         raise ApiError("program_label_taken", label=changes.label)
     _claim_domains(conn, program_id, changes.domains)
     cache.clear()
+    change_feed.notify(conn, "programs")
     program = get_by_id(conn, program_id)
     assert program is not None
     return program
@@ -191,10 +204,13 @@ def update_program(conn: Connection, label: str, changes: ProgramChanges) -> Pro
         values["fallback_url"] = changes.fallback_url
     if changes.code_style is not None:
         values["code_style"] = changes.code_style
+    if changes.advocate_param is not None:
+        values["advocate_param"] = changes.advocate_param
     conn.execute(update(programs).where(programs.c.id == program.id).values(**values))
     if changes.domains is not None:
         _claim_domains(conn, program.id, changes.domains)
     cache.clear()
+    change_feed.notify(conn, "programs")
     updated = get_by_id(conn, program.id)
     assert updated is not None
     return updated

@@ -21,6 +21,10 @@ shareables = Table(
     Column("data", JSONText(), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # Materialised click counters, updated per flush of the click buffer: stats never COUNT(*) clicks.
+    Column("clicks", BigInteger, nullable=False, server_default="0"),
+    Column("unique_visitors", BigInteger, nullable=False, server_default="0"),
+    Column("qr_scans", BigInteger, nullable=False, server_default="0"),
     # One link per person and key: the database, not a read-then-write, makes create idempotent.
     UniqueConstraint("person_id", "key"),
 )

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Row, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sharelinks import clock
+from sharelinks.db import changes
 from sharelinks.db.upsert import insert_or_ignore
 from sharelinks.http.body import Fields
 from sharelinks.http.errors import ApiError
@@ -391,6 +392,7 @@ def update_shareable(conn: Connection, person_id: int, code: str, request: Updat
             conn.execute(update(shareables).where(shareables.c.id == current.id).values(**values))
     except IntegrityError:
         raise ApiError("shareable_key_taken", code=current.code) from None
+    changes.notify(conn, "link", current.code.lower())
     return require_code(conn, code, person_id)
 
 
@@ -398,6 +400,7 @@ def delete_shareable(conn: Connection, person_id: int, code: str) -> Shareable:
     persons.require(conn, person_id)
     current = require_code(conn, code, person_id)
     conn.execute(delete(shareables).where(shareables.c.id == current.id))
+    changes.notify(conn, "link", current.code.lower())
     return current
 
 
@@ -414,4 +417,5 @@ def change_owner(conn: Connection, person_id: int, code: str, new_person_id: int
             )
     except IntegrityError:
         raise ApiError("shareable_key_taken", code=current.code) from None
+    changes.notify(conn, "link", current.code.lower())
     return require_code(conn, code, new_owner.id)

@@ -1,0 +1,227 @@
+"""Click recording: the redirect appends a tuple and returns; a background task writes batches.
+
+Everything costly happens at flush time, off the redirect: bot detection, IP hashing, the one-hour
+repeat window, counters and the daily rollup. A flush runs every `interval` seconds or at 500
+buffered clicks, and once more at shutdown; what a `kill -9` can lose is the last interval.
+The buffer is bounded: when full, clicks are dropped and counted rather than slow the redirect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from prometheus_client import Counter
+from sqlalchemy import Connection, bindparam, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from sharelinks import clock
+from sharelinks.db.database import Database
+from sharelinks.ids import new_id
+from sharelinks.links.bots import is_bot
+from sharelinks.links.models import click_daily, clicks
+from sharelinks.observability.metrics import REGISTRY
+from sharelinks.shareables.models import shareables
+
+log = logging.getLogger("sharelinks.links")
+FLUSH_AT = 500
+BUFFER_MAX = 100_000
+REPEAT_WINDOW_SECONDS = 3600.0
+UA_MAX = 512
+REFERER_MAX = 1024
+
+CLICKS = Counter("sharelinks_clicks_total", "Share link clicks seen", ["kind"], registry=REGISTRY)
+DROPPED = CLICKS.labels("dropped")
+
+
+# (time, shareable_id, code, program_id, person_id, ip, user_agent, referer, via_qr)
+RawClick = tuple[datetime, int | None, str, int | None, int | None, str, str | None, str | None, bool]
+
+
+@dataclass
+class Tally:
+    program_id: int
+    clicks: int = 0
+    unique_visitors: int = 0
+    qr_scans: int = 0
+
+
+class Visitors:
+    """Visitor identity without keeping IPs: HMAC with a random salt per UTC day, held only in memory.
+
+    The salt dies with the day (and the process), so a stored hash cannot be tied to an IP later.
+    """
+
+    def __init__(self) -> None:
+        self._day: date | None = None
+        self._salt = b""
+        self._last_counted: dict[tuple[int | str, str], float] = {}
+        self._seen_today: set[tuple[int | str, str]] = set()
+
+    def hash(self, ip: str, today: date) -> str:
+        if today != self._day:
+            self._day, self._salt = today, os.urandom(32)
+            self._seen_today.clear()
+        return hmac.new(self._salt, ip.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def counted(self, link: int | str, ip_hash: str, now: float) -> bool:
+        """True unless this visitor was counted on this link within the last hour."""
+        key = (link, ip_hash)
+        last = self._last_counted.get(key)
+        if last is not None and now - last < REPEAT_WINDOW_SECONDS:
+            return False
+        if len(self._last_counted) > 1_000_000:
+            self._last_counted = {k: t for k, t in self._last_counted.items() if now - t < REPEAT_WINDOW_SECONDS}
+        self._last_counted[key] = now
+        return True
+
+    def first_today(self, link: int | str, ip_hash: str) -> bool:
+        key = (link, ip_hash)
+        if key in self._seen_today:
+            return False
+        self._seen_today.add(key)
+        return True
+
+
+_COUNTERS = (
+    update(shareables)
+    .where(shareables.c.id == bindparam("sid"))
+    .values(
+        clicks=shareables.c.clicks + bindparam("n_clicks"),
+        unique_visitors=shareables.c.unique_visitors + bindparam("n_unique"),
+        qr_scans=shareables.c.qr_scans + bindparam("n_qr"),
+    )
+)
+
+
+def _daily_upsert(dialect: str) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(click_daily)
+    return statement.on_conflict_do_update(
+        index_elements=[click_daily.c.shareable_id, click_daily.c.day],
+        set_={
+            "clicks": click_daily.c.clicks + statement.excluded.clicks,
+            "unique_visitors": click_daily.c.unique_visitors + statement.excluded.unique_visitors,
+            "qr_scans": click_daily.c.qr_scans + statement.excluded.qr_scans,
+        },
+    )
+
+
+def write(conn: Connection, rows: list[dict[str, Any]], tallies: dict[tuple[int, date], Tally]) -> None:
+    """One batch: the click rows, the counters on each link, the daily rollup."""
+    if rows:
+        conn.execute(clicks.insert(), rows)
+    per_link: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for (sid, _), tally in tallies.items():
+        totals = per_link[sid]
+        totals[0] += tally.clicks
+        totals[1] += tally.unique_visitors
+        totals[2] += tally.qr_scans
+    counters = [{"sid": sid, "n_clicks": c, "n_unique": u, "n_qr": q} for sid, (c, u, q) in per_link.items()]
+    if counters:
+        conn.execute(_COUNTERS, counters)
+    daily = [
+        {"shareable_id": sid, "day": day, "program_id": t.program_id, "clicks": t.clicks,
+         "unique_visitors": t.unique_visitors, "qr_scans": t.qr_scans}
+        for (sid, day), t in tallies.items()
+    ]  # fmt: skip
+    if daily:
+        conn.execute(_daily_upsert(conn.dialect.name), daily)
+
+
+class ClickRecorder:
+    def __init__(self, db: Database, interval: float = 1.0) -> None:
+        self.db = db
+        self.interval = interval
+        self.visitors = Visitors()
+        self._buffer: list[RawClick] = []
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._flushing = asyncio.Lock()
+
+    def add(self, click: RawClick) -> None:
+        """The only call on the redirect path: an append."""
+        if len(self._buffer) >= BUFFER_MAX:
+            DROPPED.inc()
+            return
+        self._buffer.append(click)
+        if len(self._buffer) == FLUSH_AT:
+            self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="click-recorder")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        await self.flush()
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            self._wake.clear()
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("writing clicks failed; they are kept for the next flush")
+
+    async def flush(self) -> int:
+        async with self._flushing:
+            batch, self._buffer = self._buffer, []
+            if not batch:
+                return 0
+            rows, tallies = self._prepare(batch)
+            try:
+                await self.db.run(write, rows, tallies)
+            except Exception:
+                # Back to the front of the buffer: nothing is lost to a short database outage.
+                self._buffer[:0] = batch[: BUFFER_MAX - len(self._buffer)]
+                raise
+            return len(rows)
+
+    def _prepare(self, batch: list[RawClick]) -> tuple[list[dict[str, Any]], dict[tuple[int, date], Tally]]:
+        rows: list[dict[str, Any]] = []
+        tallies: dict[tuple[int, date], Tally] = {}
+        for at, sid, code, program_id, person_id, ip, user_agent, referer, via_qr in batch:
+            day = at.astimezone(UTC).date()
+            ip_hash = self.visitors.hash(ip, day)
+            bot = is_bot(user_agent)
+            link: int | str = sid if sid is not None else code.lower()
+            counted = not bot and self.visitors.counted(link, ip_hash, at.timestamp())
+            CLICKS.labels("bot" if bot else "counted" if counted else "repeat").inc()
+            rows.append(
+                {
+                    "id": new_id(),
+                    "clicked_at": at,
+                    "shareable_id": sid,
+                    "code": code[:50],
+                    "program_id": program_id,
+                    "person_id": person_id,
+                    "ip_hash": ip_hash,
+                    "user_agent": user_agent[:UA_MAX] if user_agent else None,
+                    "referer": referer[:REFERER_MAX] if referer else None,
+                    "is_bot": bot,
+                    "via_qr": via_qr,
+                    "is_unique": counted,
+                }
+            )
+            if sid is None or program_id is None or not counted:
+                continue
+            tally = tallies.setdefault((sid, day), Tally(program_id))
+            tally.clicks += 1
+            tally.qr_scans += via_qr
+            tally.unique_visitors += self.visitors.first_today(sid, ip_hash)
+        return rows, tallies
+
+
+def now() -> datetime:
+    return clock.now()
