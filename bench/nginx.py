@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench.harness import require_tool, wait_http
+from bench.harness import require_tool
+
+
+def wait_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 @contextmanager
@@ -41,7 +55,7 @@ http {{
         )
         proc = subprocess.Popen([binary, "-c", str(conf), "-p", tmp], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            wait_http(f"http://127.0.0.1:{port}/", timeout=10)
+            wait_port(port)
             yield f"http://127.0.0.1:{port}"
         finally:
             proc.terminate()

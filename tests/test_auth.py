@@ -14,7 +14,16 @@ from sharelinks import clock
 from sharelinks.tokens.scopes import Scope
 from tests.helpers import assert_error
 
-PUBLIC = {"/v4/barcode", "/health/live", "/health/ready", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+PUBLIC = {
+    "/v4/barcode",
+    "/health/live",
+    "/health/ready",
+    "/metrics",
+    "/openapi.json",
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/redoc",
+}
 ANY_TOKEN = "any valid token"
 
 

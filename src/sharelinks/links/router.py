@@ -45,7 +45,8 @@ class LinkRouter:
         host, user_agent, referer = _headers(scope)
         domains = await self.targets.refresh_domains()
         host_program = domains.get(host) if host else None
-        if path.startswith("/s/"):
+        embedded = path.startswith("/s/")
+        if embedded:
             rest = path[3:]
         elif host_program is not None and len(path) > 1:
             rest = path[1:]
@@ -55,6 +56,9 @@ class LinkRouter:
         code, _, tail = rest.partition("/")
         if tail in ("qr.png", "qr.svg"):
             await self._qr(scope, send, code, tail[3:])
+            return
+        if tail and not embedded:
+            await self.app(scope, receive, send)  # deeper paths on a program domain: the API's
             return
         if tail or not CODE_RE.match(code):
             await self._unknown(scope, send, host_program, None)

@@ -1,0 +1,134 @@
+"""Share-link redirects: one `sharelinks serve` process beside a one-worker nginx `return 302`.
+
+    python -m bench.bench_redirect                      # 1,000,000 links, SQLite
+    python -m bench.bench_redirect --links 100000 --seconds 5
+
+wrk with 64 connections. Warm: 1,000 codes requested over and over (cached after their first hit).
+Cold: every request a code not requested before (cache miss, database lookup). Click recording is
+on throughout (buffered, written every second). Target (issue 4): warm >= 0.5 of nginx, p99 <= 5 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import secrets
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import func, insert, select
+
+from bench.harness import Figure, free_port, print_table, run_wrk, sharelinks_server
+from bench.nginx import nginx
+from sharelinks.db.database import Database
+from sharelinks.db.migrate import upgrade
+from sharelinks.http.body import Fields
+from sharelinks.ids import new_id
+from sharelinks.links.models import clicks
+from sharelinks.persons.models import persons
+from sharelinks.programs import service as programs
+from sharelinks.shareables.codes import ALPHABET
+from sharelinks.shareables.models import shareables
+
+CONNECTIONS = 64
+HOST = "share.example.com"
+CHUNK = 50_000
+
+
+def prepare(url: str, count: int) -> list[str]:
+    """A program and `count` persons each with a link; returns the codes (random 10-character ones)."""
+    db = Database(url)
+    upgrade(db.engine)
+    body = {"label": "refer-a-friend", "domains": [HOST], "destination_url": "https://www.example.com/refer"}
+    program = db.call(programs.create, programs.parse_changes(Fields(body), creating=True))
+    now = datetime.now(UTC)
+    codes: list[str] = []
+    started = time.perf_counter()
+    for start in range(0, count, CHUNK):
+        size = min(CHUNK, count - start)
+        person_rows, link_rows = [], []
+        for i in range(start, start + size):
+            pid = new_id()
+            code = "".join(secrets.choice(ALPHABET) for _ in range(10))
+            codes.append(code)
+            person_rows.append(
+                {
+                    "id": pid,
+                    "email": f"p{i}@example.com",
+                    "email_key": f"p{i}@example.com",
+                    "blocked": False,
+                    "data": {},
+                    "version": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            link_rows.append({"id": new_id(), "person_id": pid, "program_id": program.id, "key": "refer-a-friend",
+                              "label": "refer-a-friend", "code": code, "code_key": code, "domain": HOST,
+                              "content": None, "data": {}, "created_at": now, "updated_at": now})  # fmt: skip
+        with db.transaction() as conn:
+            conn.execute(insert(persons), person_rows)
+            conn.execute(insert(shareables), link_rows)
+    print(f"prepared {count:,} links in {time.perf_counter() - started:.0f} s")
+    db.dispose()
+    return codes
+
+
+def lua(codes_file: Path, cycle: int | None) -> str:
+    """Request /{code} for the codes in the file: cycling over the first `cycle`, or each once."""
+    limit = f"if #codes >= {cycle} then break end" if cycle else ""
+    return f"""
+local codes = {{}}
+for line in io.lines("{codes_file}") do codes[#codes + 1] = line {limit} end
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", "/" .. codes[(i - 1) % #codes + 1], {{["Host"] = "{HOST}",
+    ["User-Agent"] = "Mozilla/5.0 (bench)"}})
+end
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--links", type=int, default=1_000_000)
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/bench.db"
+        codes = prepare(url, args.links)
+        random.shuffle(codes)
+        codes_file = Path(tmp) / "codes.txt"
+        codes_file.write_text("\n".join(codes))
+        with nginx(free_port(), "return 302 https://www.example.com/refer?advocate_code=k7mq2xwd;") as base:
+            baseline = run_wrk("nginx return 302 (1 worker)", base, lua(codes_file, 1000), connections=CONNECTIONS,
+                               seconds=args.seconds)  # fmt: skip
+        port = free_port()
+        with sharelinks_server(url, port, access_log=False):
+            base = f"http://127.0.0.1:{port}"
+            run_wrk("warm-up", base, lua(codes_file, 1000), connections=CONNECTIONS, seconds=2)
+            warm = run_wrk("warm redirect (1,000 codes)", base, lua(codes_file, 1000), connections=CONNECTIONS,
+                           seconds=args.seconds)  # fmt: skip
+            cold_codes = Path(tmp) / "cold.txt"
+            cold_codes.write_text("\n".join(codes[1000:]))
+            cold = run_wrk("cold redirect (uncached codes)", base, lua(cold_codes, None), connections=CONNECTIONS,
+                           seconds=args.seconds)  # fmt: skip
+            if cold.requests > len(codes) - 1000:
+                print("note: the cold run wrapped around its codes; raise --links")
+            time.sleep(2)  # the last clicks are flushed every second
+        db = Database(url)
+        recorded = db.call(lambda conn: conn.execute(select(func.count()).select_from(clicks)).scalar())
+        db.dispose()
+    rows: list[tuple[Figure, Figure]] = [(warm, baseline), (cold, baseline)]
+    print_table(
+        f"Redirects, 1 process, {CONNECTIONS} connections, {args.links:,} links, click recording on",
+        rows,
+        {warm.name: ">= 0.5 of nginx, p99 <= 5 ms"},
+    )
+    print(f"clicks recorded: {recorded:,} of {warm.requests + cold.requests:,} redirects measured (plus warm-up)")
+
+
+if __name__ == "__main__":
+    main()
