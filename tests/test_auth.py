@@ -37,7 +37,7 @@ def needed_scope(path: str) -> Scope | str:
         return Scope.CLIENT_SUPERUSER
     if path == "/v6/webhooks/events/send":
         return Scope.CLIENT_SUPERUSER
-    if re.match(r"^/(v6/(programs|extensions|webhooks|webhook-events)|v2/settings/security/keys)", path):
+    if re.match(r"^/(v6/(programs|extensions|webhooks|webhook-events|connectors)|v2/settings/security/keys)", path):
         return Scope.CLIENT_ADMIN
     if re.match(r"^/v[2-6]/(persons|shareables|events|async-events|batch-events)", path):
         return Scope.USER_SUPPORT

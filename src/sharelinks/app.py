@@ -19,6 +19,7 @@ from starlette.types import ASGIApp
 
 from sharelinks import __version__
 from sharelinks.config import Settings
+from sharelinks.connectors.routes import router as connectors_router
 from sharelinks.context import AppContext
 from sharelinks.db import changes, listener
 from sharelinks.db.database import Database
@@ -106,6 +107,7 @@ def build_api(context: AppContext) -> FastAPI:
         links_routes.admin,
         links_routes.public,
         extensions_router,
+        connectors_router,
         webhooks_superuser_router,
         webhooks_router,
         keys_router,

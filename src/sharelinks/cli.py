@@ -11,6 +11,7 @@ from rich.table import Table
 
 from sharelinks.clitools import database, err, fail, migrated_database, out, safe_url
 from sharelinks.config import Settings
+from sharelinks.connectors import cli as connectors_cli
 from sharelinks.db.migrate import upgrade
 from sharelinks.delivery import cli as delivery_cli
 from sharelinks.extensions import cli as extensions_cli
@@ -30,6 +31,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(keys_cli.app, name="keys")
 app.add_typer(webhooks_cli.app, name="webhooks")
 app.add_typer(extensions_cli.app, name="extension")
+app.add_typer(connectors_cli.app, name="connector")
 app.command("worker")(delivery_cli.worker)
 
 

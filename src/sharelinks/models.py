@@ -1,5 +1,6 @@
 """Every table, imported in one place so migrations and tests see the whole schema."""
 
+from sharelinks.connectors.models import connectors, rate_buckets
 from sharelinks.events.models import events
 from sharelinks.extensions.models import extensions
 from sharelinks.keys.models import security_keys
@@ -13,11 +14,13 @@ from sharelinks.webhooks.models import webhook_attempts, webhook_messages, webho
 __all__ = [
     "click_daily",
     "clicks",
+    "connectors",
     "events",
     "extensions",
     "persons",
     "program_domains",
     "programs",
+    "rate_buckets",
     "security_keys",
     "shareables",
     "tokens",

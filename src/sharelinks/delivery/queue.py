@@ -97,7 +97,8 @@ class Attempt:
     error: str | None
     duration_ms: float
     started_at: datetime
-    # Where the message goes next: "delivered", "dead_letter", or "retrying" after `retry_in` seconds.
+    # Where the message goes next: "delivered", "dead_letter", "retrying" after `retry_in` seconds, or
+    # "paused" (its connector's credentials were rejected; resumed when they change).
     outcome: str
     retry_in: float | None = None
 
@@ -161,7 +162,7 @@ def record(conn: Connection, attempts: list[Attempt]) -> None:
                 "status_code": a.status_code,
                 "error": a.error,
                 "next_attempt_at": now + timedelta(seconds=a.retry_in or 0) if a.outcome == "retrying" else None,
-                "finished_at": None if a.outcome == "retrying" else now,
+                "finished_at": None if a.outcome in ("retrying", "paused") else now,
             }
             for a in attempts
         ],

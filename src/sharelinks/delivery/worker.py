@@ -11,12 +11,14 @@ import logging
 import re
 import time
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
 from sharelinks import clock
 from sharelinks.config import Settings
+from sharelinks.connectors.dispatch import ConnectorDispatcher
 from sharelinks.db import listener
 from sharelinks.db.database import Database
 from sharelinks.delivery import queue, wakeup
@@ -88,6 +90,7 @@ class DeliveryWorker:
         )
         self.tokens = TokenProvider(self.sender)
         self.configs = Configs(db, box)
+        self.connectors = ConnectorDispatcher(self, box)
         self.doorbell = wakeup.Doorbell()
         # Claimed and not yet recorded: what the heartbeat renews and a shutdown hands back.
         self._held: set[int] = set()
@@ -148,7 +151,7 @@ class DeliveryWorker:
 
     @property
     def _room(self) -> int:
-        return self.settings.worker_concurrency - self._queue.qsize() - self._busy
+        return self.settings.worker_concurrency - self._queue.qsize() - self._busy - self.connectors.pending
 
     async def _run(self) -> None:
         last_heartbeat = last_purge = time.monotonic()
@@ -226,7 +229,11 @@ class DeliveryWorker:
         started_at = clock.now()
         webhook = await self.configs.webhook(message.webhook_id)
         if webhook is None:
-            return  # deleted with its webhook
+            self._held.discard(message.id)  # deleted with its webhook
+            return
+        if webhook.connector_id is not None:
+            self.connectors.submit(webhook, message)  # its vendor batches and authenticates
+            return
         event = {**message.event, "event_id": str(message.id)}
         body = payload.render(event, webhook.payload_fields, webhook.payload_template)
         # Every request names its message, stable across retries and replays: receivers dedupe on it.
@@ -240,29 +247,45 @@ class DeliveryWorker:
             log.exception("delivery %s failed unexpectedly", message.id)
             result = Result(status=None, error=f"internal error: {type(exc).__name__}")
         outcome, retry_in = self._decide(webhook, message, result)
+        self.finish(message, webhook, headers, body, result, outcome, retry_in, started_at)
+
+    def finish(
+        self,
+        message: Claimed,
+        webhook: Webhook,
+        headers: dict[str, str],
+        body: bytes,
+        result: Result,
+        outcome: str,
+        retry_in: float | None,
+        started_at: datetime,
+        error: str | None = None,
+    ) -> None:
+        """Queue the record of one attempt (its request, the answer, where the message goes next)."""
         DELIVERY_ATTEMPTS.labels(outcome).inc()
         DELIVERY_LATENCY.observe(result.duration_ms / 1000)
-        attempt = Attempt(
-            message_id=message.id,
-            webhook_id=webhook.id,
-            worker_id=self.worker_id,
-            number=message.attempt_count + 1,
-            trigger=message.trigger,
-            url=webhook.url,
-            method=webhook.method,
-            request_headers=redact(headers),
-            request_body=body.decode(errors="replace"),
-            status_code=result.status,
-            response_headers=result.headers,
-            response_body=result.body.decode(errors="replace"),
-            truncated=result.truncated,
-            error=result.error,
-            duration_ms=result.duration_ms,
-            started_at=started_at,
-            outcome=outcome,
-            retry_in=retry_in,
+        self._record(
+            Attempt(
+                message_id=message.id,
+                webhook_id=webhook.id,
+                worker_id=self.worker_id,
+                number=message.attempt_count + 1,
+                trigger=message.trigger,
+                url=webhook.url,
+                method=webhook.method,
+                request_headers=redact(headers),
+                request_body=body.decode(errors="replace"),
+                status_code=result.status,
+                response_headers=result.headers,
+                response_body=result.body.decode(errors="replace"),
+                truncated=result.truncated,
+                error=error or result.error,
+                duration_ms=result.duration_ms,
+                started_at=started_at,
+                outcome=outcome,
+                retry_in=retry_in,
+            )
         )
-        self._record(attempt)
         log.debug("message %s to webhook %s: %s (%s)", message.id, webhook.id, outcome, result.status)
 
     def _record(self, attempt: Attempt) -> None:

@@ -133,6 +133,12 @@ CATALOG: dict[str, tuple[int, str]] = {
     "missing_client_id": (400, "client_id is required."),
     "request_client_id_invalid": (400, "The request and authorization must be for the same client"),
     "webhook_dispatch_failed": (400, "The webhook event could not be dispatched."),
+    # connectors
+    "connector_not_found": (404, "Connector not found"),
+    "connector_name_taken": (400, "A connector with this name already exists."),
+    "invalid_connector_type": (400, "Unknown connector type."),
+    "invalid_connector_name": (400, "A connector name is 1 to 200 characters."),
+    "invalid_credentials_fields": (400, "The connector's credentials are incomplete."),
     # extensions
     "extension_not_found": (404, "Extension not found"),
     "invalid_extension_type": (400, "Unknown extension type."),

@@ -53,7 +53,7 @@ class TokenProvider:
         options = material.options
         fields = {"grant_type": "client_credentials", "client_id": options["client_id"]}
         fields["client_secret"] = material.secret
-        for name in ("scope", "audience"):
+        for name in ("scope", "audience", "account_id"):
             if options.get(name):
                 fields[name] = options[name]
         if options.get("token_request_format") == "json":

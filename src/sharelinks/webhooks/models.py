@@ -33,6 +33,8 @@ webhooks = Table(
     Column("method", String(10), nullable=False),
     Column("client_key_id", BigInteger, ForeignKey("security_keys.id"), nullable=True),
     Column("program_id", BigInteger, ForeignKey("programs.id", ondelete="CASCADE"), nullable=True),
+    # Set when a connector owns this webhook: its vendor shapes, batches and authenticates requests.
+    Column("connector_id", BigInteger, nullable=True),
     Column("event_types", JSONText, nullable=False),
     Column("payload_fields", JSONText, nullable=True),
     Column("payload_template", JSONText, nullable=True),

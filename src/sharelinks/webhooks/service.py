@@ -35,7 +35,7 @@ DEFAULT_RETRY_INTERVALS = ("PT1S", "PT1H", "PT3H", "PT12H", "PT12H")
 MAX_RETRIES = 20
 MAX_RETRY_INTERVAL = timedelta(days=7)
 REPLAY_LIMIT = 10_000
-STATUSES = ("pending", "retrying", "delivered", "dead_letter")
+STATUSES = ("pending", "retrying", "delivered", "dead_letter", "paused")
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,7 @@ class Webhook:
     client_key_id: int | None
     program_id: int | None
     program_label: str | None
+    connector_id: int | None
     event_types: list[str]
     payload_fields: list[str] | None
     payload_template: Any | None

@@ -1,0 +1,187 @@
+"""Connectors against faithful vendor fakes: shapes, auth, batching, partial failures, pauses, rate limits."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from sharelinks.testing import vendors
+from sharelinks.testing.vendors import FakeVendors
+from tests.conftest import make_program
+from tests.helpers import assert_error, enable_extension, send_event, wait_until, webhook_events
+
+CREDENTIALS: dict[str, dict[str, str]] = {
+    "hubspot": {"token": vendors.HUBSPOT_TOKEN},
+    "klaviyo": {"api_key": vendors.KLAVIYO_KEY},
+    "iterable": {"api_key": vendors.ITERABLE_KEY},
+    "sfmc": {"client_id": vendors.SFMC_CLIENT[0], "client_secret": vendors.SFMC_CLIENT[1]},
+    "braze": {"api_key": vendors.BRAZE_KEY},
+    "customerio": {"site_id": vendors.CIO[0], "api_key": vendors.CIO[1]},
+}
+OPTIONS: dict[str, dict[str, Any]] = {
+    "sfmc": {"subdomain": "mc123", "data_extension": "ShareLinks", "match": "external_id"},
+    "braze": {"instance_url": "https://rest.iad-01.braze.com"},
+}
+PROPERTY = {"iterable": "share_link"}
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeVendors]:
+    with FakeVendors() as server:
+        yield server
+
+
+@pytest.fixture
+def setup(delivering_client: TestClient, auth: dict[str, str]) -> TestClient:
+    make_program(delivering_client, auth)
+    enable_extension(delivering_client, auth)
+    return delivering_client
+
+
+def connect(client: TestClient, auth: dict, fake: FakeVendors, kind: str, **changes: Any) -> dict[str, Any]:
+    body = {"type": kind, "name": f"{kind}-main", "program_label": "refer-a-friend", "base_url": fake.url,
+            "credentials": CREDENTIALS[kind], "options": OPTIONS.get(kind, {}), **changes}  # fmt: skip
+    response = client.post("/v6/connectors", headers=auth, json=body)
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def link_of(client: TestClient, auth: dict, email: str) -> str:
+    person = client.get("/v2/persons", headers=auth, params={"email": email}).json()[0]
+    return client.get(f"/v4/persons/{person['id']}/shareables", headers=auth).json()[0]["link"]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("kind", sorted(CREDENTIALS))
+def test_each_vendor_receives_the_link(setup: TestClient, auth: dict, fake: FakeVendors, kind: str) -> None:
+    created = connect(setup, auth, fake, kind)
+    assert created["status"] == "active" and created["credentials_set"]
+    for secret in CREDENTIALS[kind].values():
+        assert secret not in str(created) and secret not in setup.get("/v6/connectors", headers=auth).text
+    send_event(setup, auth, "alex@example.com")
+    key = "P-alex@example.com" if OPTIONS.get(kind, {}).get("match") == "external_id" else "alex@example.com"
+    stored = wait_until(lambda: fake.contact(kind, key))
+    assert stored[PROPERTY.get(kind, "extole_share_link")] == link_of(setup, auth, "alex@example.com")
+    event = wait_until(lambda: [e for e in webhook_events(setup, auth) if e["status"] == "delivered"])[0]
+    assert event["attempts"][0]["request_headers"]  # recorded, with secrets redacted
+    assert all(secret not in str(event) for secret in CREDENTIALS[kind].values())
+
+
+def test_hubspot_creates_its_property_and_batches_100(setup: TestClient, auth: dict, fake: FakeVendors) -> None:
+    connect(setup, auth, fake, "hubspot", options={"limit_requests": 1000, "limit_seconds": 1})
+    items = [{"event_name": "converted", "data": {"email": f"c{i}@example.com"}} for i in range(150)]
+    assert setup.post("/v5/batch-events", headers=auth, json=items).status_code == 200
+    wait_until(lambda: len(fake.contacts("hubspot")) == 150)
+    upserts = [r for r in fake.requests if r.path.endswith("/batch/upsert")]
+    sizes = [len(r.json()["inputs"]) for r in upserts]
+    assert max(sizes) <= 100 and sum(sizes) == 150 and len(upserts) < 10
+    assert "extole_share_link" in fake.state.hubspot_properties
+    assert upserts[0].header("authorization") == f"Bearer {vendors.HUBSPOT_TOKEN}"
+
+
+def test_hubspot_207_fails_only_the_bad_contact(setup: TestClient, auth: dict, fake: FakeVendors) -> None:
+    connect(setup, auth, fake, "hubspot", options={"match": "external_id", "id_property": "email"})
+    send_event(setup, auth, "good@example.com", partner_user_id="good@example.com")
+    send_event(setup, auth, "bad@example.com", partner_user_id="not-an-email")
+    events = wait_until(lambda: {e["status"] for e in webhook_events(setup, auth)} == {"delivered", "dead_letter"}
+                        and webhook_events(setup, auth))  # fmt: skip
+    dead = next(e for e in events if e["status"] == "dead_letter")
+    assert dead["email"] == "bad@example.com" and "invalid" in dead["last_error"]
+    assert fake.contact("hubspot", "good@example.com")
+
+
+def test_permanent_vendor_error_dead_letters_at_once_with_its_message(
+    setup: TestClient, auth: dict, fake: FakeVendors
+) -> None:
+    connect(setup, auth, fake, "klaviyo")
+    duplicate = {"status": 409, "code": "duplicate_profile", "title": "Conflict.",
+                 "detail": "A profile already exists with one of these identifiers."}  # fmt: skip
+    fake.fail("klaviyo", 409, {"errors": [duplicate]})
+    send_event(setup, auth, "alex@example.com")
+    event = wait_until(lambda: [e for e in webhook_events(setup, auth) if e["status"] == "dead_letter"])[0]
+    assert event["attempt_count"] == 1
+    assert "duplicate_profile" in event["last_error"] and "already exists" in event["last_error"]
+
+
+def test_retryable_errors_are_retried(setup: TestClient, auth: dict, fake: FakeVendors) -> None:
+    connect(setup, auth, fake, "iterable")
+    fake.fail("iterable", 503)
+    send_event(setup, auth, "alex@example.com")
+    event = wait_until(lambda: [e for e in webhook_events(setup, auth) if e["status"] == "delivered"], timeout=20)[0]
+    assert [a["response_status_code"] for a in event["attempts"]] == [503, 200]
+    connector = setup.get("/v6/connectors", headers=auth).json()[0]
+    assert connector["status"] == "active" and connector["last_error"] is None
+
+
+def test_rejected_credentials_pause_until_they_are_fixed(setup: TestClient, auth: dict, fake: FakeVendors) -> None:
+    created = connect(setup, auth, fake, "braze", credentials={"api_key": "wrong-key"})
+    send_event(setup, auth, "alex@example.com")
+    wait_until(lambda: [e for e in webhook_events(setup, auth) if e["status"] == "paused"])
+    connector = setup.get(f"/v6/connectors/{created['id']}", headers=auth).json()
+    assert connector["status"] == "unauthorized" and "Invalid API key" in connector["last_error"]
+    time.sleep(0.5)
+    assert fake.calls("braze") == 1  # no retries burnt on bad credentials
+    fixed = setup.put(f"/v6/connectors/{created['id']}", headers=auth, json={"credentials": CREDENTIALS["braze"]})
+    assert fixed.status_code == 200 and fixed.json()["status"] == "active"
+    wait_until(lambda: fake.contact("braze", "alex@example.com"))
+
+
+def test_sfmc_refreshes_an_expired_token_once(setup: TestClient, auth: dict, fake: FakeVendors) -> None:
+    connect(setup, auth, fake, "sfmc")
+    send_event(setup, auth, "a@example.com")
+    wait_until(lambda: fake.contact("sfmc", "P-a@example.com"))
+    fake.expire_sfmc_tokens()
+    send_event(setup, auth, "b@example.com")
+    wait_until(lambda: fake.contact("sfmc", "P-b@example.com"))
+    tokens = [r for r in fake.requests if r.path == "/v2/token"]
+    assert len(tokens) == 2 and tokens[0].json()["grant_type"] == "client_credentials"
+
+
+def test_rate_limit_is_held_with_zero_429s(setup: TestClient, auth: dict, fake: FakeVendors) -> None:
+    fake.limit("klaviyo", 20, 1.0)
+    connect(setup, auth, fake, "klaviyo", options={"limit_requests": 20, "limit_seconds": 1})
+    started = time.monotonic()
+    items = [{"event_name": "converted", "data": {"email": f"r{i}@example.com"}} for i in range(60)]
+    assert setup.post("/v5/batch-events", headers=auth, json=items).status_code == 200
+    wait_until(lambda: len(fake.contacts("klaviyo")) == 60, timeout=30)
+    assert fake.throttled("klaviyo") == 0
+    assert time.monotonic() - started >= (60 - 2) / 18 * 0.9  # the bucket, not the vendor, set the pace
+
+
+def test_snippets_carry_the_fallback(setup: TestClient, auth: dict, fake: FakeVendors) -> None:
+    expected = {
+        "hubspot": "{{ personalization_token('contact.extole_share_link', 'https://refer.yourbrand.com') }}",
+        "klaviyo": "{{ person|lookup:'extole_share_link'|default:'https://refer.yourbrand.com' }}",
+        "iterable": '{{defaultIfEmpty share_link "https://refer.yourbrand.com"}}',
+        "sfmc": "%%extole_share_link%%",
+        "braze": "{{custom_attribute.${extole_share_link} | default: 'https://refer.yourbrand.com'}}",
+        "customerio": '{{ customer.extole_share_link | default: "https://refer.yourbrand.com" }}',
+    }
+    for kind, text in expected.items():
+        created = connect(setup, auth, fake, kind)
+        snippet = setup.get(f"/v6/connectors/{created['id']}/snippet", headers=auth).json()
+        assert text in snippet["snippets"].values(), (kind, snippet)
+        assert snippet["fallback_url"] == "https://refer.yourbrand.com"
+    sfmc = setup.get("/v6/connectors", headers=auth).json()
+    sfmc_id = next(c["id"] for c in sfmc if c["type"] == "sfmc")
+    ampscript = setup.get(f"/v6/connectors/{sfmc_id}/snippet", headers=auth).json()["snippets"]["ampscript"]
+    assert 'AttributeValue("extole_share_link")' in ampscript and "https://refer.yourbrand.com" in ampscript
+
+
+def test_bad_connector_requests(client: TestClient, auth: dict, program: dict) -> None:
+    base = {"name": "x", "program_label": "refer-a-friend", "credentials": {"token": "t"}}
+    for change, code in (
+        ({"type": "mailchimp"}, "invalid_connector_type"),
+        ({"type": "hubspot", "credentials": {}}, "invalid_credentials_fields"),
+        ({"type": "sfmc", "credentials": {"client_id": "a", "client_secret": "b"}}, "invalid_parameter"),
+        ({"type": "iterable", "credentials": {"api_key": "k"}, "options": {"region": "apac"}}, "invalid_parameter"),
+        ({"type": "hubspot", "program_label": "nope"}, "program_not_found"),
+        ({"type": "hubspot", "base_url": "http://10.0.0.1"}, "webhook_url_not_allowed"),
+    ):
+        status = 404 if code == "program_not_found" else 400
+        assert_error(client.post("/v6/connectors", headers=auth, json={**base, **change}), status, code)
+    assert client.get("/v6/connectors", headers=auth).json() == []
+    assert_error(client.get("/v6/connectors/123", headers=auth), 404, "connector_not_found")
