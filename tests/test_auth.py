@@ -25,6 +25,7 @@ PUBLIC = {
     "/redoc",
 }
 ANY_TOKEN = "any valid token"
+ADMIN_ROUTES = r"^/(v6/(programs|extensions|webhooks|webhook-events|connectors|batches)|v2/settings/security/keys)"
 
 
 def needed_scope(path: str) -> Scope | str:
@@ -37,7 +38,9 @@ def needed_scope(path: str) -> Scope | str:
         return Scope.CLIENT_SUPERUSER
     if path == "/v6/webhooks/events/send":
         return Scope.CLIENT_SUPERUSER
-    if re.match(r"^/(v6/(programs|extensions|webhooks|webhook-events|connectors)|v2/settings/security/keys)", path):
+    if re.match(
+        r"^/(v6/(programs|extensions|webhooks|webhook-events|connectors|batches)|v2/settings/security/keys)", path
+    ):
         return Scope.CLIENT_ADMIN
     if re.match(r"^/v[2-6]/(persons|shareables|events|async-events|batch-events)", path):
         return Scope.USER_SUPPORT

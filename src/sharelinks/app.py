@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp
 
 from sharelinks import __version__
+from sharelinks.backfill import routes as backfill_routes
 from sharelinks.config import Settings
 from sharelinks.connectors.routes import router as connectors_router
 from sharelinks.context import AppContext
@@ -76,7 +77,11 @@ def build_api(context: AppContext) -> FastAPI:
         _app.state.worker = worker
         context.clicks.start()
         changes_listener = _listen_for_changes(context)
+        await backfill_routes.resume_unfinished(context)
         yield
+        for task in list(context.background):
+            task.cancel()
+        await asyncio.gather(*context.background, return_exceptions=True)
         if changes_listener is not None:
             changes_listener.cancel()
         await context.clicks.stop()
@@ -108,6 +113,7 @@ def build_api(context: AppContext) -> FastAPI:
         links_routes.public,
         extensions_router,
         connectors_router,
+        backfill_routes.router,
         webhooks_superuser_router,
         webhooks_router,
         keys_router,

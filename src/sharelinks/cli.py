@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from sharelinks.backfill import cli as backfill_cli
 from sharelinks.clitools import database, err, fail, migrated_database, out, safe_url
 from sharelinks.config import Settings
 from sharelinks.connectors import cli as connectors_cli
@@ -32,6 +33,7 @@ app.add_typer(keys_cli.app, name="keys")
 app.add_typer(webhooks_cli.app, name="webhooks")
 app.add_typer(extensions_cli.app, name="extension")
 app.add_typer(connectors_cli.app, name="connector")
+app.command("backfill")(backfill_cli.backfill)
 app.command("worker")(delivery_cli.worker)
 
 

@@ -73,6 +73,9 @@ class Settings:
     webhook_allow_networks: str = ""
     # Share links: how long the first-party cookie remembers the advocate's code, and how often
     # buffered clicks are written (what `kill -9` can lose).
+    # Where uploaded backfill files and their results are kept (default: beside the SQLite file,
+    # else ./sharelinks-data).
+    data_dir: str | None = None
     advocate_cookie_days: float = 30.0
     click_flush_seconds: float = 1.0
 
@@ -110,9 +113,19 @@ class Settings:
             ),
             delivered_retention_days=_float("SHARELINKS_DELIVERED_RETENTION_DAYS", defaults.delivered_retention_days),
             webhook_allow_networks=os.environ.get("SHARELINKS_WEBHOOK_ALLOW_NETWORKS", ""),
+            data_dir=os.environ.get("SHARELINKS_DATA_DIR") or None,
             advocate_cookie_days=_float("SHARELINKS_ADVOCATE_COOKIE_DAYS", defaults.advocate_cookie_days),
             click_flush_seconds=_float("SHARELINKS_CLICK_FLUSH_SECONDS", defaults.click_flush_seconds),
         )
+
+    def resolved_data_dir(self) -> Path:
+        if self.data_dir:
+            return Path(self.data_dir)
+        if self.is_sqlite:
+            database = self.database_url.split("///", 1)[-1]
+            if database and database != ":memory:":
+                return Path(database).parent / "sharelinks-data"
+        return Path.cwd() / "sharelinks-data"
 
     def resolved_secret_key_file(self) -> Path:
         """Where the generated master key lives: beside the SQLite file, else the current folder."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
@@ -26,6 +27,8 @@ class AppContext:
     targets: Targets
     clicks: ClickRecorder
     access_log: AccessLog | None = None
+    # Background work of this process (backfill jobs), cancelled at shutdown and resumed at start.
+    background: set[asyncio.Task[None]] = field(default_factory=set)
 
 
 def ctx(request: Request) -> AppContext:

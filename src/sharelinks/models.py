@@ -1,5 +1,6 @@
 """Every table, imported in one place so migrations and tests see the whole schema."""
 
+from sharelinks.backfill.models import batch_jobs
 from sharelinks.connectors.models import connectors, rate_buckets
 from sharelinks.events.models import events
 from sharelinks.extensions.models import extensions
@@ -12,6 +13,7 @@ from sharelinks.tokens.models import tokens
 from sharelinks.webhooks.models import webhook_attempts, webhook_messages, webhooks
 
 __all__ = [
+    "batch_jobs",
     "click_daily",
     "clicks",
     "connectors",

@@ -139,6 +139,14 @@ CATALOG: dict[str, tuple[int, str]] = {
     "invalid_connector_type": (400, "Unknown connector type."),
     "invalid_connector_name": (400, "A connector name is 1 to 200 characters."),
     "invalid_credentials_fields": (400, "The connector's credentials are incomplete."),
+    # backfill
+    "batch_not_found": (404, "Batch job not found"),
+    "batch_not_done": (400, "The batch job has not finished; its files are written when it is done."),
+    "batch_not_active": (400, "The batch job is not pending or in progress."),
+    "push_target_not_found": (400, "No webhook or connector with this id."),
+    "missing_identity": (400, "The row has neither an email nor a partner_user_id."),
+    "data_too_long": (400, "A data column is too long."),
+    "invalid_batch_file": (400, "The upload must be a CSV or JSON Lines file."),
     # extensions
     "extension_not_found": (404, "Extension not found"),
     "invalid_extension_type": (400, "Unknown extension type."),

@@ -328,6 +328,14 @@ def enqueue(
     return queued
 
 
+def insert_message(conn: Connection, values: dict[str, Any]) -> bool:
+    """One message to one webhook (a backfill's push target), unless its dedupe key already has one."""
+    inserted = insert_or_ignore(conn, webhook_messages, values)
+    if inserted:
+        wakeup.after_enqueue(conn)
+    return inserted
+
+
 def enqueue_test(conn: Connection, raw_id: str) -> int:
     """A sample `Share Link Created` to one webhook, enabled or not: the "send test event" action."""
     webhook = require(conn, raw_id)
