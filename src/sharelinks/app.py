@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -15,12 +16,15 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from sharelinks import __version__
 from sharelinks.backfill import routes as backfill_routes
 from sharelinks.config import Settings
 from sharelinks.connectors.routes import router as connectors_router
+from sharelinks.console import routes as console_routes
+from sharelinks.console import web
 from sharelinks.context import AppContext
 from sharelinks.db import changes, listener
 from sharelinks.db.database import Database
@@ -98,6 +102,8 @@ def build_api(context: AppContext) -> FastAPI:
         lifespan=lifespan,
     )
     api.state.ctx = context
+    api.add_exception_handler(web.SignInRequired, web.sign_in_required)
+    api.add_exception_handler(web.BadCsrf, web.bad_csrf)
     api.add_exception_handler(ApiError, handle_api_error)
     api.add_exception_handler(HTTPException, _http_error)
     api.add_exception_handler(RequestValidationError, _validation_error)
@@ -119,8 +125,13 @@ def build_api(context: AppContext) -> FastAPI:
         keys_router,
         tokens_router,
         observability_router,
+        console_routes.router,
     ):
         api.include_router(router)
+    # Every console asset is served from here: no CDN, no build step.
+    api.mount(
+        "/console/static", StaticFiles(directory=str(Path(web.__file__).parent / "static")), name="console-static"
+    )
     return api
 
 

@@ -13,6 +13,7 @@ from sharelinks.backfill import cli as backfill_cli
 from sharelinks.clitools import database, err, fail, migrated_database, out, safe_url
 from sharelinks.config import Settings
 from sharelinks.connectors import cli as connectors_cli
+from sharelinks.console import cli as console_cli
 from sharelinks.db.migrate import upgrade
 from sharelinks.delivery import cli as delivery_cli
 from sharelinks.extensions import cli as extensions_cli
@@ -34,6 +35,7 @@ app.add_typer(webhooks_cli.app, name="webhooks")
 app.add_typer(extensions_cli.app, name="extension")
 app.add_typer(connectors_cli.app, name="connector")
 app.command("backfill")(backfill_cli.backfill)
+app.add_typer(console_cli.app, name="user")
 app.command("worker")(delivery_cli.worker)
 
 

@@ -2,6 +2,7 @@
 
 from sharelinks.backfill.models import batch_jobs
 from sharelinks.connectors.models import connectors, rate_buckets
+from sharelinks.console.models import console_sessions, console_users
 from sharelinks.events.models import events
 from sharelinks.extensions.models import extensions
 from sharelinks.keys.models import security_keys
@@ -17,6 +18,8 @@ __all__ = [
     "click_daily",
     "clicks",
     "connectors",
+    "console_sessions",
+    "console_users",
     "events",
     "extensions",
     "persons",

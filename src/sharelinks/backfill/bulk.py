@@ -106,12 +106,14 @@ def _links(conn: Connection, person_ids: list[int], key: str) -> dict[int, Any]:
     return {row.person_id: row for row in conn.execute(query)}
 
 
-def _insert_links(conn: Connection, program: Program, person_ids: list[int]) -> None:
-    """Links for persons without one; codes taken meanwhile are drawn again, a bounded number of times."""
+def _insert_links(conn: Connection, program: Program, person_ids: list[int]) -> dict[int, Any]:
+    """Links for persons without one (person id → link); a code already taken is drawn again, a bounded
+    number of times."""
     now = clock.now()
     statement = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(shareables)
     statement = statement.on_conflict_do_nothing()
     missing = person_ids
+    made: dict[int, Any] = {}
     for _ in range(CODE_ATTEMPTS):
         values = []
         for person_id in missing:
@@ -121,9 +123,10 @@ def _insert_links(conn: Connection, program: Program, person_ids: list[int]) -> 
                            "content": None, "data": {}, "created_at": now, "updated_at": now})  # fmt: skip
         conn.execute(statement, values)
         have = _links(conn, missing, program.label)
+        made.update(have)
         missing = [p for p in missing if p not in have]
         if not missing:
-            return
+            return made
     raise RuntimeError("no free share-link codes after bounded retries")
 
 
@@ -141,9 +144,7 @@ def process(
     ids = [people[r.identity].id for r in rows]
     existing = _links(conn, ids, program.label)
     new = [pid for pid in ids if pid not in existing]
-    if new:
-        _insert_links(conn, program, new)
-    links = {**existing, **_links(conn, new, program.label)} if new else existing
+    links = {**existing, **_insert_links(conn, program, new)} if new else existing
     result: dict[int, Linked] = {}
     for row in rows:
         person = people[row.identity]

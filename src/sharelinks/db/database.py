@@ -34,7 +34,7 @@ BACKGROUND_AUTOCHECKPOINT_PAGES = 50_000
 CHECKPOINT_INTERVAL_SECONDS = 1.0
 
 
-def _sqlite_engine(url: str, autocheckpoint: int | None) -> Engine:
+def _sqlite_engine(url: str, autocheckpoint: int | None, mmap_bytes: int) -> Engine:
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")
@@ -51,7 +51,7 @@ def _sqlite_engine(url: str, autocheckpoint: int | None) -> Engine:
         cursor.execute("PRAGMA busy_timeout=30000")
         # Random 64-bit keys spread writes over many B-tree pages: keep them in memory.
         cursor.execute("PRAGMA cache_size=-65536")
-        cursor.execute("PRAGMA mmap_size=268435456")
+        cursor.execute(f"PRAGMA mmap_size={int(mmap_bytes)}")
         if autocheckpoint is not None:
             cursor.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint)}")
         cursor.close()
@@ -68,12 +68,14 @@ def _sqlite_engine(url: str, autocheckpoint: int | None) -> Engine:
 
 
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 20, background_checkpoints: bool = False) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 20, background_checkpoints: bool = False, mmap_bytes: int = 256 << 20
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             autocheckpoint = BACKGROUND_AUTOCHECKPOINT_PAGES if background_checkpoints else None
-            self.engine = _sqlite_engine(url, autocheckpoint)
+            self.engine = _sqlite_engine(url, autocheckpoint, mmap_bytes)
         else:
             self.engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
         self._shared: Connection | None = None

@@ -19,10 +19,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(app: ASGIApp, *, port: int | None = None) -> Iterator[str]:
+def live_server(app: ASGIApp, *, port: int | None = None, lifespan: bool = False) -> Iterator[str]:
     """Serve `app` on 127.0.0.1 until the block ends; yields the base URL."""
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on" if lifespan else "off"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -1,0 +1,29 @@
+// Small progressive enhancement: confirmations for destructive actions and the live payload preview.
+document.addEventListener("submit", (event) => {
+  const message = event.target.dataset.confirm;
+  if (message && !window.confirm(message)) event.preventDefault();
+});
+
+async function refreshPreview(form) {
+  const target = document.getElementById("payload-preview");
+  if (!target) return;
+  const data = new FormData(form);
+  const response = await fetch("/console/webhooks/preview", {method: "POST", body: data});
+  const text = await response.text();
+  try {
+    target.textContent = response.ok ? JSON.stringify(JSON.parse(text), null, 2) : JSON.parse(text).error;
+  } catch (_) {
+    target.textContent = text;
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const form = document.getElementById("webhook-form");
+  if (form) {
+    form.addEventListener("input", () => refreshPreview(form));
+    form.addEventListener("change", () => refreshPreview(form));
+    refreshPreview(form);
+  }
+  const running = document.querySelector("[data-refresh]");
+  if (running) setTimeout(() => window.location.reload(), Number(running.dataset.refresh));
+});
