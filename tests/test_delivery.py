@@ -90,13 +90,27 @@ def test_batch_events_trigger_too(setup: TestClient, auth: dict, receiver: Recei
     assert emails == [f"batch{i}@example.com" for i in range(5)]
 
 
-def test_failed_transaction_leaves_no_link_and_no_message(setup: TestClient, auth: dict, receiver: Receiver) -> None:
-    """An event that fails validation after the link would have been made: nothing is half written."""
+def test_a_failure_after_the_link_rolls_back_link_person_and_message(
+    setup: TestClient, auth: dict, receiver: Receiver
+) -> None:
+    """The link, the person, the event and the outbox row commit together or not at all."""
+    from sharelinks.events import reactions
+
     create_webhook(setup, auth, receiver.url)
-    bad = {"event_name": "converted", "data": {"email": "x@example.com", "conversion_id": "c" * 39}}
-    assert setup.post("/v5/events", headers=auth, json=bad).status_code == 400
+
+    def explode(conn: object, event: object) -> None:
+        raise RuntimeError("a failure after the extension wrote its link and message")
+
+    reactions.register(explode)  # runs after the extension, in the same transaction
+    try:
+        body = {"event_name": "converted", "data": {"email": "x@example.com"}}
+        assert setup.post("/v5/events", headers=auth, json=body).status_code == 500
+    finally:
+        reactions.unregister(explode)
     assert setup.get("/v2/persons", headers=auth, params={"email": "x@example.com"}).json() == []
     assert events_of(setup, auth) == []
+    time.sleep(0.3)
+    assert receiver.requests == []
 
 
 # -- every algorithm's header ---------------------------------------------------------------------

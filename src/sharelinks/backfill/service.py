@@ -27,6 +27,7 @@ from sharelinks.backfill import bulk
 from sharelinks.backfill.models import batch_jobs
 from sharelinks.backfill.rows import Judge, Reject, Row, records
 from sharelinks.db.database import Database
+from sharelinks.db.lookup import require_by_id
 from sharelinks.http.errors import ApiError
 from sharelinks.ids import new_id, parse_id
 from sharelinks.programs import service as programs
@@ -127,11 +128,7 @@ def get(conn: Connection, job_id: int) -> Job | None:
 
 
 def require(conn: Connection, raw_id: str) -> Job:
-    job_id = parse_id(raw_id)
-    found = get(conn, job_id) if job_id is not None else None
-    if found is None:
-        raise ApiError("batch_not_found", batch_id=raw_id[:40])
-    return found
+    return require_by_id(conn, raw_id, get, "batch_not_found", "batch_id")
 
 
 def list_jobs(conn: Connection, offset: int = 0, limit: int = 100) -> list[Job]:

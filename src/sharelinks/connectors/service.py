@@ -13,11 +13,12 @@ from sharelinks import clock
 from sharelinks.connectors.models import connectors
 from sharelinks.connectors.vendors import VENDORS
 from sharelinks.connectors.vendors.base import Vendor
+from sharelinks.db.lookup import require_by_id
 from sharelinks.db.upsert import insert_or_ignore
 from sharelinks.delivery.ssrf import NetworkPolicy
 from sharelinks.http.body import Fields
 from sharelinks.http.errors import ApiError
-from sharelinks.ids import new_id, parse_id
+from sharelinks.ids import new_id
 from sharelinks.keys.crypto import SecretBox
 from sharelinks.programs import service as programs
 from sharelinks.programs.models import programs as programs_table
@@ -118,11 +119,7 @@ def get(conn: Connection, connector_id: int) -> Connector | None:
 
 
 def require(conn: Connection, raw_id: str) -> Connector:
-    connector_id = parse_id(raw_id)
-    found = get(conn, connector_id) if connector_id is not None else None
-    if found is None:
-        raise ApiError("connector_not_found", connector_id=raw_id[:40])
-    return found
+    return require_by_id(conn, raw_id, get, "connector_not_found", "connector_id")
 
 
 def list_connectors(conn: Connection) -> list[Connector]:

@@ -14,11 +14,12 @@ from sqlalchemy import Connection, delete, select, update
 
 from sharelinks import clock
 from sharelinks.cache import TtlCache
+from sharelinks.db.lookup import require_by_id
 from sharelinks.events.service import RecordedEvent, check_name
 from sharelinks.extensions.models import extensions
 from sharelinks.http.body import Fields
 from sharelinks.http.errors import ApiError
-from sharelinks.ids import new_id, parse_id
+from sharelinks.ids import new_id
 from sharelinks.observability.metrics import LINKS_CREATED
 from sharelinks.programs import service as programs
 from sharelinks.programs.models import programs as programs_table
@@ -105,11 +106,7 @@ def get(conn: Connection, extension_id: int) -> Extension | None:
 
 
 def require(conn: Connection, raw_id: str) -> Extension:
-    extension_id = parse_id(raw_id)
-    found = get(conn, extension_id) if extension_id is not None else None
-    if found is None:
-        raise ApiError("extension_not_found", extension_id=raw_id[:40])
-    return found
+    return require_by_id(conn, raw_id, get, "extension_not_found", "extension_id")
 
 
 def list_extensions(conn: Connection) -> list[Extension]:

@@ -13,11 +13,12 @@ from typing import Any
 from sqlalchemy import Connection, delete, select, update
 
 from sharelinks import clock
+from sharelinks.db.lookup import require_by_id
 from sharelinks.db.upsert import insert_or_ignore
 from sharelinks.http.body import Fields
 from sharelinks.http.dates import parse_duration
 from sharelinks.http.errors import ApiError
-from sharelinks.ids import new_id, parse_id
+from sharelinks.ids import new_id
 from sharelinks.keys.algorithms import OPTION_NAMES, Material, algorithm
 from sharelinks.keys.crypto import SecretBox
 from sharelinks.keys.models import security_keys
@@ -138,11 +139,7 @@ def get(conn: Connection, key_id: int) -> Key | None:
 
 
 def require(conn: Connection, raw_id: str, *, status: int = 404) -> Key:
-    key_id = parse_id(raw_id)
-    key = get(conn, key_id) if key_id is not None else None
-    if key is None:
-        raise ApiError("key_not_found", status=status, key_id=raw_id[:40])
-    return key
+    return require_by_id(conn, raw_id, get, "key_not_found", "key_id", status=status)
 
 
 def list_keys(conn: Connection) -> list[Key]:

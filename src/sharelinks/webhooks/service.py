@@ -14,6 +14,7 @@ from sqlalchemy import Connection, and_, delete, func, select, update
 
 from sharelinks import clock
 from sharelinks.cache import TtlCache
+from sharelinks.db.lookup import require_by_id
 from sharelinks.db.upsert import insert_or_ignore
 from sharelinks.delivery import wakeup
 from sharelinks.delivery.ssrf import NetworkPolicy
@@ -238,11 +239,7 @@ def get(conn: Connection, webhook_id: int) -> Webhook | None:
 
 
 def require(conn: Connection, raw_id: str, *, status: int = 404) -> Webhook:
-    webhook_id = parse_id(raw_id)
-    webhook = get(conn, webhook_id) if webhook_id is not None else None
-    if webhook is None:
-        raise ApiError("webhook_not_found", status=status, webhook_id=str(raw_id)[:40])
-    return webhook
+    return require_by_id(conn, raw_id, get, "webhook_not_found", "webhook_id", status=status)
 
 
 def list_webhooks(conn: Connection) -> list[Webhook]:
