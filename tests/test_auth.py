@@ -30,7 +30,7 @@ ADMIN_ROUTES = r"^/(v6/(programs|extensions|webhooks|webhook-events|connectors|b
 
 def needed_scope(path: str) -> Scope | str:
     """The policy, written out independently of the routers so a new route must be placed in it."""
-    if path.startswith("/v6/shareables/"):
+    if path.startswith("/v6/shareables/") or path == "/v6/share-link":
         return Scope.USER_SUPPORT
     if path.startswith("/v4/tokens"):
         return ANY_TOKEN

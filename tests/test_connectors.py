@@ -185,3 +185,82 @@ def test_bad_connector_requests(client: TestClient, auth: dict, program: dict) -
         assert_error(client.post("/v6/connectors", headers=auth, json={**base, **change}), status, code)
     assert client.get("/v6/connectors", headers=auth).json() == []
     assert_error(client.get("/v6/connectors/123", headers=auth), 404, "connector_not_found")
+
+
+MISSHAPEN: dict[str, tuple[str, str, dict[str, str], Any, int]] = {
+    # vendor: (method, path, headers, body, expected status)
+    "hubspot": ("POST", "/crm/v3/objects/contacts/batch/upsert", {"Authorization": f"Bearer {vendors.HUBSPOT_TOKEN}"},
+                {"inputs": [{"idProperty": "email", "id": f"x{i}@example.com", "properties": {}} for i in range(101)]},
+                400),
+    "klaviyo": ("POST", "/api/profile-import", {"Authorization": f"Klaviyo-API-Key {vendors.KLAVIYO_KEY}",
+                                               "Content-Type": "application/json"}, {"data": {}}, 400),
+    "iterable": ("POST", "/api/users/update", {"Api-Key": vendors.ITERABLE_KEY},
+                 {"email": "a@example.com", "userId": "U1", "dataFields": {}}, 400),
+    "sfmc": ("POST", "/v2/token", {}, {"grant_type": "password", "client_id": "x", "client_secret": "y"}, 400),
+    "braze": ("POST", "/users/track", {"Authorization": f"Bearer {vendors.BRAZE_KEY}"},
+              {"attributes": [{"external_id": str(i)} for i in range(76)]}, 400),
+    "customerio": ("POST", "/api/v2/batch", {"Authorization": "Basic " + __import__("base64").b64encode(
+        f"{vendors.CIO[0]}:{vendors.CIO[1]}".encode()).decode()}, {"batch": ["x" * 600_000]}, 400),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", sorted(MISSHAPEN))
+def test_the_fakes_are_strict(fake: FakeVendors, kind: str) -> None:
+    """A fake that accepted anything would prove nothing: each refuses a body its vendor refuses."""
+    import urllib.error
+    import urllib.request
+
+    import orjson
+
+    method, path, headers, body, status = MISSHAPEN[kind]
+    request = urllib.request.Request(fake.url + path, data=orjson.dumps(body), method=method,
+                                     headers={"Content-Type": "application/json", **headers})  # fmt: skip
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == status
+    unauthenticated = urllib.request.Request(fake.url + path, data=b"{}", method=method)
+    with pytest.raises(urllib.error.HTTPError) as denied:
+        urllib.request.urlopen(unauthenticated, timeout=10)
+    assert denied.value.code in (400, 401)
+
+
+PUSH_LIMITS = {"hubspot": 20, "klaviyo": 400, "iterable": 5, "sfmc": 40, "braze": 40, "customerio": 40}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", sorted(PUSH_LIMITS))
+def test_5000_contacts_pushed_within_the_vendor_rate_limit(
+    delivering_client: TestClient, auth: dict, fake: FakeVendors, kind: str, db: Any
+) -> None:
+    if not db.is_sqlite:
+        pytest.skip("the push path is the same on both databases; PostgreSQL runs the 20,000-link push")
+    make_program(delivering_client, auth)
+    limit = PUSH_LIMITS[kind]
+    fake.limit(kind, limit, 1.0)
+    created = connect(delivering_client, auth, fake, kind, options={**OPTIONS.get(kind, {}), "match": "external_id",
+                      "limit_requests": limit, "limit_seconds": 1})  # fmt: skip
+    body = "email,partner_user_id\n" + "".join(f"v{i}@example.com,V{i}\n" for i in range(5000))
+    job = delivering_client.post("/v6/batches", headers=auth, files={"file": ("c.csv", body, "text/csv")},
+                                 data={"program_label": "refer-a-friend", "push": created["id"]}).json()  # fmt: skip
+    assert "id" in job, job
+    wait_until(lambda: len(fake.contacts(kind)) == 5000, timeout=120, interval=0.2)
+    assert fake.throttled(kind) == 0
+    assert fake.contact(kind, "V4999")
+
+
+def test_send_time_pull_gets_or_creates_once(client: TestClient, auth: dict, program: dict) -> None:
+    first = client.get("/v6/share-link", headers=auth, params={"email": "Pull@Example.com"})
+    assert first.status_code == 200 and first.headers["cache-control"] == "private, max-age=300"
+    again = client.get(
+        "/v6/share-link", headers=auth, params={"email": "pull@example.com", "program": "refer-a-friend"}
+    )
+    assert first.json()["share_link"] == again.json()["share_link"]
+    assert first.json()["share_link"].startswith("https://share.yourbrand.com/")
+    by_puid = client.get("/v6/share-link", headers=auth, params={"partner_user_id": "PULL-2"}).json()
+    assert by_puid["partner_user_id"] == "PULL-2" and by_puid["code"]
+    person = client.get("/v2/persons", headers=auth, params={"email": "pull@example.com"}).json()[0]
+    assert len(client.get(f"/v4/persons/{person['id']}/shareables", headers=auth).json()) == 1
+    assert_error(client.get("/v6/share-link", headers=auth), 400, "missing_identity")
+    assert_error(client.get("/v6/share-link", headers=auth, params={"email": "nope"}), 400, "invalid_email")
+    assert_error(client.get("/v6/share-link", headers=auth, params={"email": "a@example.com", "program": "x"}), 404,
+                 "program_not_found")  # fmt: skip

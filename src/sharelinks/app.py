@@ -39,6 +39,7 @@ from sharelinks.keys.crypto import SecretBox
 from sharelinks.keys.routes import router as keys_router
 from sharelinks.links import routes as links_routes
 from sharelinks.links.clicks import ClickRecorder
+from sharelinks.links.pull import PullCache
 from sharelinks.links.router import LinkRouter
 from sharelinks.links.targets import Targets
 from sharelinks.observability.access_log import AccessLog
@@ -148,6 +149,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         network_policy=NetworkPolicy(settings.webhook_allow_networks),
         targets=Targets(db),
         clicks=ClickRecorder(db, settings.click_flush_seconds),
+        pulls=PullCache(),
         access_log=AccessLog() if settings.access_log else None,
     )
     api = build_api(context)

@@ -12,6 +12,7 @@ from sharelinks.db.database import Database
 from sharelinks.delivery.ssrf import NetworkPolicy
 from sharelinks.keys.crypto import SecretBox
 from sharelinks.links.clicks import ClickRecorder
+from sharelinks.links.pull import PullCache
 from sharelinks.links.targets import Targets
 from sharelinks.observability.access_log import AccessLog
 from sharelinks.tokens.service import TokenCache
@@ -26,6 +27,7 @@ class AppContext:
     network_policy: NetworkPolicy
     targets: Targets
     clicks: ClickRecorder
+    pulls: PullCache
     access_log: AccessLog | None = None
     # Background work of this process (backfill jobs), cancelled at shutdown and resumed at start.
     background: set[asyncio.Task[None]] = field(default_factory=set)

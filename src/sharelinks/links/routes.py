@@ -15,7 +15,7 @@ from sharelinks.context import ctx
 from sharelinks.http.auth import require
 from sharelinks.http.errors import ApiError
 from sharelinks.http.responses import JSON
-from sharelinks.links import qr, stats
+from sharelinks.links import pull, qr, stats
 from sharelinks.tokens.scopes import Scope
 
 support = APIRouter(tags=["links"], dependencies=[Depends(require(Scope.USER_SUPPORT))])
@@ -50,6 +50,21 @@ def _render(request: Request, found: stats.Stats) -> Response:
 async def shareable_stats(request: Request, code: str) -> Response:
     found = await ctx(request).db.run(stats.for_shareable, code, _day(request, "since"), _day(request, "until"))
     return _render(request, found)
+
+
+@support.get("/v6/share-link")
+async def share_link(request: Request) -> Response:
+    """Get or create a person's link (send-time pull). Repeat calls are answered from memory."""
+    query = request.query_params
+    email = (query.get("email") or "").strip().lower() or None
+    puid = (query.get("partner_user_id") or "").strip() or None
+    key = (email or "", puid or "", query.get("program") or "")
+    app = ctx(request)
+    found = app.pulls.get(key)
+    if found is None:
+        found = await app.db.run(pull.pull, email, puid, query.get("program") or None)
+        app.pulls.put(key, found)
+    return JSON(found.as_json(), headers={"Cache-Control": "private, max-age=300"})
 
 
 @admin.get("/v6/programs/{label}/stats")
