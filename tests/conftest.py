@@ -77,7 +77,7 @@ def db(database_url: str) -> Iterator[Database]:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
+def settings(database_url: str, tmp_path: Path) -> Settings:
     return replace(
         Settings(),
         database_url=database_url,
@@ -88,6 +88,7 @@ def settings(database_url: str) -> Settings:
         run_worker=False,
         webhook_allow_networks="127.0.0.0/8",
         delivery_poll_seconds=0.05,
+        data_dir=str(tmp_path / "data"),
     )
 
 
