@@ -91,7 +91,8 @@ def server(args: list[str], env: dict[str, str], health_url: str) -> Iterator[su
 def sharelinks_server(
     database_url: str, port: int, *, access_log: bool = os.environ.get("BENCH_ACCESS_LOG", "1") == "1"
 ) -> Iterator[subprocess.Popen[bytes]]:
-    env = {"SHARELINKS_DATABASE_URL": database_url, "SHARELINKS_ACCESS_LOG": "1" if access_log else "0"}
+    env = {"SHARELINKS_DATABASE_URL": database_url, "SHARELINKS_ACCESS_LOG": "1" if access_log else "0",
+           "SHARELINKS_SECRET_KEY": "bench-master-key"}  # fmt: skip
     args = [sys.executable, "-m", "sharelinks", "serve", "--port", str(port)]
     return server(args, env, f"http://127.0.0.1:{port}/health/live")
 

@@ -174,6 +174,9 @@ def _dead_letter_and_replay(page: Page, base: str, receiver: Receiver) -> None:
     submit(page, "Replay selected")
     page.goto(f"{base}/console/events?status=delivered")
     _reload_until(page, lambda: page.locator("td.status-delivered").count() == 2)
+    page.get_by_label("Until (UTC)").fill("2000-01-01T00:00")
+    submit(page, "Filter")
+    expect(page.get_by_text("No events.")).to_be_visible()  # the time filter applies
 
 
 def _person_and_custom_link(page: Page, base: str) -> None:

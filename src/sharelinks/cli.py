@@ -20,6 +20,7 @@ from sharelinks.extensions import cli as extensions_cli
 from sharelinks.http.body import Fields
 from sharelinks.http.errors import ApiError
 from sharelinks.keys import cli as keys_cli
+from sharelinks.keys.crypto import SecretKeyMissing
 from sharelinks.programs import service as programs
 from sharelinks.tokens import service as tokens
 from sharelinks.tokens.scopes import parse_scopes
@@ -57,8 +58,13 @@ def serve(
     db.dispose()
     tune_gc()
     err.print(f"Sharelinks on http://{host}:{port}  (database: {safe_url(settings.database_url)}; docs at /docs)")
+    try:
+        application = create_app(settings)
+    except SecretKeyMissing as missing:
+        err.print(f"[red]error[/red] {missing}")
+        raise typer.Exit(code=2) from None
     uvicorn.run(
-        create_app(settings),
+        application,
         host=host,
         port=port,
         loop="uvloop",

@@ -86,7 +86,7 @@ class ConnectorDispatcher:
             try:
                 if connector is None or credentials is None:
                     for _, message in batch:
-                        self.worker._held.discard(message.id)  # deleted with its connector
+                        self.worker.forget(message.id)  # deleted with its connector
                     continue
                 await self._send(connector, credentials, batch)
             except Exception:
@@ -139,7 +139,7 @@ class ConnectorDispatcher:
             return "dead_letter", None, verdict.message
         retry = Result(status=result.status if result.status and not result.ok else None, headers=result.headers,
                        timed_out=result.timed_out, error=verdict.message)  # fmt: skip
-        outcome, retry_in = self.worker._decide(webhook, message, retry)
+        outcome, retry_in = self.worker.decide(webhook, message, retry)
         return outcome, retry_in, verdict.message
 
     async def _wait_for_token(self, connector: Connector) -> None:

@@ -28,6 +28,7 @@ from sharelinks.console.web import COOKIE, back, checked_form, page, session_of,
 from sharelinks.context import ctx
 from sharelinks.extensions import service as extensions
 from sharelinks.http.body import Fields
+from sharelinks.http.dates import parse_iso8601
 from sharelinks.http.errors import ApiError
 from sharelinks.ids import new_id, parse_id
 from sharelinks.keys import service as keys
@@ -345,6 +346,11 @@ async def connector_page(request: Request, connector_id: str, session: Session =
 # -- webhook events ------------------------------------------------------------------------------
 
 
+def _moment(raw: str | None) -> Any:
+    """A `datetime-local` field's value (read as UTC), or None when empty or malformed."""
+    return parse_iso8601(raw) if raw else None
+
+
 @router.get("/console/events")
 async def events_page(request: Request, session: Session = Signed) -> Response:
     query = request.query_params
@@ -352,7 +358,8 @@ async def events_page(request: Request, session: Session = Signed) -> Response:
     status = query.get("status") or None
     webhook_id = parse_id(query.get("webhook_id") or "") if query.get("webhook_id") else None
     where = webhooks.ReportFilter(webhook_id=webhook_id, status=status if status in webhooks.STATUSES else None,
-                                  email=query.get("email") or None, limit=100)  # fmt: skip
+                                  email=query.get("email") or None, since=_moment(query.get("since")),
+                                  until=_moment(query.get("until")), limit=100)  # fmt: skip
     rows = await db.run(webhooks.report, where)
     return page(request, "events.html", session, rows=rows, webhooks=await db.run(webhooks.list_webhooks),
                 statuses=webhooks.STATUSES, filters=dict(query))  # fmt: skip

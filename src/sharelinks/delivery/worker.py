@@ -14,6 +14,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from sharelinks import clock
@@ -33,6 +34,7 @@ from sharelinks.keys.oauth import TokenError, TokenProvider
 from sharelinks.observability.metrics import DELIVERY_ATTEMPTS, DELIVERY_LATENCY
 from sharelinks.webhooks import payload
 from sharelinks.webhooks import service as webhooks
+from sharelinks.webhooks.models import DUE_PREDICATE, webhook_messages
 from sharelinks.webhooks.service import Webhook
 
 log = logging.getLogger("sharelinks.delivery")
@@ -229,7 +231,7 @@ class DeliveryWorker:
         started_at = clock.now()
         webhook = await self.configs.webhook(message.webhook_id)
         if webhook is None:
-            self._held.discard(message.id)  # deleted with its webhook
+            self.forget(message.id)  # deleted with its webhook
             return
         if webhook.connector_id is not None:
             self.connectors.submit(webhook, message)  # its vendor batches and authenticates
@@ -246,8 +248,12 @@ class DeliveryWorker:
         except Exception as exc:  # a bug must not lose the message: record it and retry
             log.exception("delivery %s failed unexpectedly", message.id)
             result = Result(status=None, error=f"internal error: {type(exc).__name__}")
-        outcome, retry_in = self._decide(webhook, message, result)
+        outcome, retry_in = self.decide(webhook, message, result)
         self.finish(message, webhook, headers, body, result, outcome, retry_in, started_at)
+
+    def forget(self, message_id: int) -> None:
+        """Stop holding a claim whose message no longer exists."""
+        self._held.discard(message_id)
 
     def finish(
         self,
@@ -343,7 +349,8 @@ class DeliveryWorker:
                 return result
         raise AssertionError("unreachable")
 
-    def _decide(self, webhook: Webhook, message: Claimed, result: Result) -> tuple[str, float | None]:
+    def decide(self, webhook: Webhook, message: Claimed, result: Result) -> tuple[str, float | None]:
+        """(outcome, seconds until the next attempt): delivered, retrying on the schedule, or dead letter."""
         if result.ok:
             return "delivered", None
         if message.trigger == "manual":
@@ -363,9 +370,5 @@ class DeliveryWorker:
 
 
 def _has_due(conn: Any) -> bool:
-    from sqlalchemy import select
-
-    from sharelinks.webhooks.models import DUE_PREDICATE, webhook_messages
-
     query = select(webhook_messages.c.id).where(DUE_PREDICATE).limit(1)
     return conn.execute(query).first() is not None
