@@ -37,9 +37,9 @@ def backfill(
     """Create (or reuse) a share link for every customer in a file; resumable after any interruption."""
     settings = Settings.from_env()
     migrated_database(settings).dispose()
-    # Checkpoints in the background (SQLite): no chunk's commit waits for one. No memory-mapped I/O:
-    # mapped pages count as resident memory, and a backfill touches the whole file.
-    db = Database(settings.database_url, background_checkpoints=True, mmap_bytes=0)
+    # Checkpoints in the background (SQLite): no chunk's commit waits for one. No memory-mapped I/O
+    # and a small page cache: a backfill touches the whole file, and its memory must stay bounded.
+    db = Database(settings.database_url, background_checkpoints=True, mmap_bytes=0, cache_mib=16)
     db.start_background_tasks()
     try:
         if resume:

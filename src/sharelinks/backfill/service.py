@@ -207,6 +207,7 @@ async def run(db: Database, job_id: int, progress: Progress | None = None, chunk
                     progress(await db.run(require, str(job_id)))
         if rows or rejects or consumed:
             await db.run(_apply, job_id, program, rows, rejects, number, consumed)
+        del judge  # its identity set is as large as the file; writing the results builds another
         await write_files(db, job_id)
         await db.run(lambda conn: _set(conn, job_id, status="done", finished_at=clock.now()))
     except Canceled:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sharelinks import clock
 from sharelinks.connectors import ratelimit
@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sharelinks.connectors")
 BATCH_WAIT_SECONDS = 0.05
+BULK_WAIT_SECONDS = 0.5
+BULK_POLL_SECONDS = 1.0
+BULK_TIMEOUT_SECONDS = 600.0
 CONFIG_TTL = 1.0
 BODY_KEPT = 4000  # of a batched request, per attempt record
 
@@ -73,7 +76,11 @@ class ConnectorDispatcher:
             batch = [await queue.get()]
             connector, credentials = await self._config(connector_id)
             size = connector.vendor.batch_size if connector else 1
-            deadline = time.monotonic() + BATCH_WAIT_SECONDS
+            # A backlog (a backfill push) goes through the vendor's bulk job where it has one.
+            bulk = connector is not None and connector.vendor.bulk_size > 0 and queue.qsize() >= size
+            if bulk and connector is not None:
+                size = connector.vendor.bulk_size
+            deadline = time.monotonic() + (BULK_WAIT_SECONDS if bulk else BATCH_WAIT_SECONDS)
             while len(batch) < size:
                 if not queue.empty():
                     batch.append(queue.get_nowait())
@@ -88,7 +95,10 @@ class ConnectorDispatcher:
                     for _, message in batch:
                         self.worker.forget(message.id)  # deleted with its connector
                     continue
-                await self._send(connector, credentials, batch)
+                if bulk and len(batch) > 1:
+                    await self._send_bulk(connector, credentials, batch)
+                else:
+                    await self._send(connector, credentials, batch)
             except Exception:
                 log.exception("connector %s: a batch failed unexpectedly; its leases will expire", connector_id)
 
@@ -124,6 +134,45 @@ class ConnectorDispatcher:
         await self._status(connector, verdict)
         body = call.body[:BODY_KEPT] + (b"..." if len(call.body) > BODY_KEPT else b"")
         for index, (job_webhook, message) in enumerate(jobs):
+            outcome, retry_in, why = self._outcome(verdict, index, job_webhook, message, result)
+            self.worker.finish(message, job_webhook, headers, body, result, outcome, retry_in, started_at, why)
+
+    async def _send_bulk(self, connector: Connector, credentials: dict[str, str], batch: list[Job]) -> None:
+        """Start a vendor bulk job, poll it to the end, then settle every message from its report."""
+        vendor, options = connector.vendor, connector.options
+        started_at = clock.now()
+        base = vendor.base_url(options, connector.base_url)
+        items = [message.event for _, message in batch]
+        auth = vendor.auth_headers(credentials, options)
+
+        async def call(c: Any) -> Result:
+            await self._wait_for_token(connector)
+            return await self._request(connector, credentials, c.method, c.url, {**auth, **c.headers}, c.body)
+
+        start = vendor.bulk_call(base, items, options)
+        result = await call(start)
+        verdict = vendor.classify(result.status, result.headers, result.body, items, options)
+        failed: dict[int, str] = {}
+        if verdict.kind == "ok":
+            job_id = vendor.bulk_job_id(result.body)
+            deadline = time.monotonic() + BULK_TIMEOUT_SECONDS
+            state = "running"
+            while state == "running" and time.monotonic() < deadline:
+                await asyncio.sleep(BULK_POLL_SECONDS)
+                polled = await call(vendor.bulk_status_call(base, job_id, options))
+                state = vendor.bulk_state(polled.body) if polled.ok else "running"
+            if state == "running":
+                verdict = Verdict("retry", f"bulk job {job_id} did not finish in {BULK_TIMEOUT_SECONDS:.0f} s")
+            elif state == "failed":
+                verdict = Verdict("retry", f"bulk job {job_id} failed")
+            elif state == "done_with_errors":
+                report = await call(vendor.bulk_errors_call(base, job_id, options))
+                failed = vendor.bulk_failures(report.body, items, options) if report.ok else {}
+            verdict = Verdict(verdict.kind, verdict.message, failed, verdict.retry_after)
+        await self._status(connector, verdict)
+        headers = {**auth, **start.headers}
+        body = start.body[:BODY_KEPT] + (b"..." if len(start.body) > BODY_KEPT else b"")
+        for index, (job_webhook, message) in enumerate(batch):
             outcome, retry_in, why = self._outcome(verdict, index, job_webhook, message, result)
             self.worker.finish(message, job_webhook, headers, body, result, outcome, retry_in, started_at, why)
 

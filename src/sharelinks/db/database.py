@@ -34,7 +34,7 @@ BACKGROUND_AUTOCHECKPOINT_PAGES = 50_000
 CHECKPOINT_INTERVAL_SECONDS = 1.0
 
 
-def _sqlite_engine(url: str, autocheckpoint: int | None, mmap_bytes: int) -> Engine:
+def _sqlite_engine(url: str, autocheckpoint: int | None, mmap_bytes: int, cache_mib: int) -> Engine:
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")
@@ -50,7 +50,7 @@ def _sqlite_engine(url: str, autocheckpoint: int | None, mmap_bytes: int) -> Eng
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         # Random 64-bit keys spread writes over many B-tree pages: keep them in memory.
-        cursor.execute("PRAGMA cache_size=-65536")
+        cursor.execute(f"PRAGMA cache_size=-{int(cache_mib) * 1024}")
         cursor.execute(f"PRAGMA mmap_size={int(mmap_bytes)}")
         if autocheckpoint is not None:
             cursor.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint)}")
@@ -69,13 +69,19 @@ def _sqlite_engine(url: str, autocheckpoint: int | None, mmap_bytes: int) -> Eng
 
 class Database:
     def __init__(
-        self, url: str, *, pool_size: int = 20, background_checkpoints: bool = False, mmap_bytes: int = 256 << 20
+        self,
+        url: str,
+        *,
+        pool_size: int = 20,
+        background_checkpoints: bool = False,
+        mmap_bytes: int = 256 << 20,
+        cache_mib: int = 64,
     ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             autocheckpoint = BACKGROUND_AUTOCHECKPOINT_PAGES if background_checkpoints else None
-            self.engine = _sqlite_engine(url, autocheckpoint, mmap_bytes)
+            self.engine = _sqlite_engine(url, autocheckpoint, mmap_bytes, cache_mib)
         else:
             self.engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
         self._shared: Connection | None = None

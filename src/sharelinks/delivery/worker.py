@@ -39,6 +39,7 @@ from sharelinks.webhooks.service import Webhook
 
 log = logging.getLogger("sharelinks.delivery")
 CLAIM_BATCH = 256
+CONNECTOR_BUFFER = 20_000
 RECORD_RETRY_PAUSES = (0.25, 0.5, 1.0, 2.0, 4.0)
 RECORD_BATCH_SECONDS = 0.005
 PURGE_EVERY_SECONDS = 600.0
@@ -153,7 +154,9 @@ class DeliveryWorker:
 
     @property
     def _room(self) -> int:
-        return self.settings.worker_concurrency - self._queue.qsize() - self._busy - self.connectors.pending
+        # Connector work may buffer well beyond the lanes: it waits for batches, bulk jobs and tokens.
+        over = max(0, self.connectors.pending - CONNECTOR_BUFFER)
+        return self.settings.worker_concurrency - self._queue.qsize() - self._busy - over
 
     async def _run(self) -> None:
         last_heartbeat = last_purge = time.monotonic()

@@ -66,9 +66,11 @@ class State:
     hubspot_properties: set[str] = field(default_factory=set)
     sfmc_tokens: dict[str, float] = field(default_factory=dict)
     limits: dict[str, Window] = field(default_factory=dict)
-    faults: dict[str, list[web.Response]] = field(default_factory=dict)
+    faults: dict[str, list[tuple[str, web.Response]]] = field(default_factory=dict)
     throttled: dict[str, int] = field(default_factory=dict)
     calls: dict[str, int] = field(default_factory=dict)
+    # Asynchronous bulk jobs: id → (vendor, polls left before done, payload to apply, errors).
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class FakeVendors(Receiver):
@@ -82,8 +84,11 @@ class FakeVendors(Receiver):
     def limit(self, vendor: str, requests: int, seconds: float) -> None:
         self.state.limits[vendor] = Window(requests, seconds)
 
-    def fail(self, vendor: str, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
-        self.state.faults.setdefault(vendor, []).append(_json(status, body or {"message": "fault"}, headers))
+    def fail(
+        self, vendor: str, status: int, body: Any = None, headers: dict[str, str] | None = None, path: str = ""
+    ) -> None:
+        """The next request to `vendor` (whose path starts with `path`) answers this."""
+        self.state.faults.setdefault(vendor, []).append((path, _json(status, body or {"message": "fault"}, headers)))
 
     def contact(self, vendor: str, key: str) -> dict[str, Any] | None:
         return self.state.contacts.get(vendor, {}).get(key)
@@ -109,10 +114,11 @@ class FakeVendors(Receiver):
         if handler is None:
             return _json(404, {"message": "not found"})
         self.state.calls[vendor] = self.state.calls.get(vendor, 0) + 1
-        faults = self.state.faults.get(vendor)
-        if faults:
-            fault: web.Response = faults.pop(0)
-            return fault
+        faults = self.state.faults.get(vendor) or []
+        for index, (prefix, fault) in enumerate(faults):
+            if request.path.startswith(prefix):
+                del faults[index]
+                return fault
         window = self.state.limits.get(vendor)
         if window is not None and not window.allow():
             self.state.throttled[vendor] = self.state.throttled.get(vendor, 0) + 1
@@ -142,6 +148,10 @@ class FakeVendors(Receiver):
                 return vendor, handler
         if path.startswith("/hub/v1/dataevents/key:") and path.endswith("/rowset"):
             return "sfmc", self._sfmc_rowset
+        if path.startswith("/data/v1/async/"):
+            return "sfmc", self._sfmc_async
+        if path.startswith("/api/profile-bulk-import-jobs"):
+            return "klaviyo", self._klaviyo_bulk
         return "", None
 
     def _throttle(self, vendor: str, window: Window) -> web.Response:
@@ -251,6 +261,47 @@ class FakeVendors(Receiver):
         created = self._store("klaviyo", key, {**values, **attributes.get("properties", {})})
         return _json(201 if created else 200, {"data": {"type": "profile", "id": key, "attributes": attributes}})
 
+    def _klaviyo_bulk(self, request: web.Request, data: Any, raw: bytes) -> web.Response:
+        """Bulk import jobs: 202 queued → processing → complete, then import-errors."""
+        if request.headers.get("Authorization") != f"Klaviyo-API-Key {KLAVIYO_KEY}":
+            return _klaviyo_error(401, "not_authenticated", "Authentication credentials were not provided.")
+        if not request.headers.get("revision"):
+            return _json(400, {"errors": [{"status": 400, "code": "invalid", "detail": "revision header required"}]})
+        parts = request.path.rstrip("/").split("/")
+        if request.method == "POST" and len(parts) == 3:
+            if len(raw) > 5_000_000:
+                return _klaviyo_error(413, "too_large", "A bulk import job is at most 5 MB.")
+            profiles = data["data"]["attributes"]["profiles"]["data"]
+            if len(profiles) > 10_000:
+                return _klaviyo_error(400, "invalid", "A bulk import job takes at most 10,000 profiles.")
+            job_id = uuid.uuid4().hex
+            self.state.jobs[job_id] = {"vendor": "klaviyo", "polls": 2, "profiles": profiles, "errors": []}
+            return _json(202, {"data": {"type": "profile-bulk-import-job", "id": job_id,
+                                        "attributes": {"status": "queued", "total_count": len(profiles)}}})  # fmt: skip
+        job = self.state.jobs.get(parts[3]) if len(parts) > 3 else None
+        if job is None:
+            return _klaviyo_error(404, "not_found", "No such job.")
+        if len(parts) == 5 and parts[4] == "import-errors":
+            return _json(200, {"data": job["errors"], "links": {"next": None}})
+        if job["polls"] > 0:
+            job["polls"] -= 1
+            return _json(200, {"data": {"type": "profile-bulk-import-job", "id": parts[3],
+                                        "attributes": {"status": "processing"}}})  # fmt: skip
+        if "done" not in job:
+            for profile in job["profiles"]:
+                attributes = profile["attributes"]
+                key = attributes.get("email") or attributes.get("external_id")
+                if attributes.get("email") and "@" not in attributes["email"]:
+                    error = {"code": "invalid", "title": "Invalid email", "detail": "Invalid email address",
+                             "original_payload": attributes}  # fmt: skip
+                    job["errors"].append({"type": "import-error", "id": uuid.uuid4().hex, "attributes": error})
+                    continue
+                self._store("klaviyo", key, attributes.get("properties") or {})
+            job["done"] = True
+        counts = {"status": "complete", "total_count": len(job["profiles"]), "failed_count": len(job["errors"]),
+                  "completed_count": len(job["profiles"]) - len(job["errors"])}  # fmt: skip
+        return _json(200, {"data": {"type": "profile-bulk-import-job", "id": parts[3], "attributes": counts}})
+
     # -- Iterable --------------------------------------------------------------------------------
 
     def _iterable_auth(self, request: web.Request) -> web.Response | None:
@@ -313,6 +364,38 @@ class FakeVendors(Receiver):
                                    "documentation": ""})  # fmt: skip
             self._store("sfmc", str(keys["SubscriberKey"]), row.get("values") or {})
         return _json(200, data)
+
+    def _sfmc_async(self, request: web.Request, data: Any, _raw: bytes) -> web.Response:
+        """Async rows: PUT → 202 requestId; status Pending → Complete; results one item per row."""
+        token = (request.headers.get("Authorization") or "").removeprefix("Bearer ")
+        if self.state.sfmc_tokens.get(token, 0) < time.monotonic():
+            return _json(401, {"message": "Not Authorized", "errorcode": 0, "documentation": ""})
+        parts = request.path.strip("/").split("/")  # data v1 async ...
+        if request.method == "PUT" and parts[3].startswith("dataextensions"):
+            items = data.get("items") or []
+            if len(items) > 32_000:
+                return _json(400, {"message": "Too many rows: the limit is 32,000.", "errorcode": 10000})
+            request_id = str(uuid.uuid4())
+            self.state.jobs[request_id] = {"vendor": "sfmc", "polls": 1, "items": items, "results": []}
+            return _json(202, {"requestId": request_id, "resultMessages": []})
+        job = self.state.jobs.get(parts[3])
+        if job is None:
+            return _json(404, {"message": "Unknown request", "errorcode": 10001})
+        if parts[4] == "results":
+            results = job["results"]
+            return _json(200, {"page": 1, "pageSize": len(results), "count": len(results), "items": results})
+        if job["polls"] > 0:
+            job["polls"] -= 1
+            return _json(200, {"status": {"requestStatus": "Pending", "hasErrors": False}, "requestId": parts[3]})
+        if not job["results"]:
+            for item in job["items"]:
+                if "SubscriberKey" not in item:
+                    job["results"].append({"errorCode": 10000, "message": "Primary key missing", "status": "Error"})
+                    continue
+                self._store("sfmc", str(item["SubscriberKey"]), {k: v for k, v in item.items() if k != "SubscriberKey"})
+                job["results"].append({"errorCode": None, "message": "", "status": "OK"})
+        errors = any(r["status"] == "Error" for r in job["results"])
+        return _json(200, {"status": {"requestStatus": "Complete", "hasErrors": errors}, "requestId": parts[3]})
 
     # -- Braze -----------------------------------------------------------------------------------
 

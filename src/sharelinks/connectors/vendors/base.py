@@ -18,6 +18,7 @@ from sharelinks.http.errors import ApiError
 from sharelinks.validation import is_http_url
 
 DEFAULT_PROPERTY = "extole_share_link"
+LIMIT_HEADROOM = 0.9
 RETRYABLE = frozenset({408, 423, 425, 429, 477})
 
 
@@ -72,9 +73,14 @@ class Vendor:
     # The vendor's documented limit: this many requests per this many seconds. Options
     # `limit_requests` / `limit_seconds` set an account's own tier.
     limit: ClassVar[tuple[int, float]] = (10, 1.0)
+    # Vendors with an asynchronous bulk job (Klaviyo, SFMC) take this many items per job when a
+    # backlog builds up (a backfill push); 0: none.
+    bulk_size: ClassVar[int] = 0
+
+    default_property: ClassVar[str] = DEFAULT_PROPERTY
 
     def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        checked = {"property": DEFAULT_PROPERTY, "match": "email", **options}
+        checked = {"property": self.default_property, "match": "email", **options}
         if checked["match"] not in ("email", "external_id"):
             raise ApiError("invalid_parameter", name="options.match", message="match is 'email' or 'external_id'.")
         prop = checked["property"]
@@ -105,8 +111,9 @@ class Vendor:
 
         A bucket of size B refilled at R per second lets through at most B + R x W requests in a
         window of W seconds, so R = (limit - B) / W keeps every window within the vendor's limit.
+        10 % is held back: a request leaves a little after its token, and the vendor counts arrivals.
         """
-        requests = int(options.get("limit_requests", self.limit[0]))
+        requests = int(int(options.get("limit_requests", self.limit[0])) * LIMIT_HEADROOM)
         seconds = float(options.get("limit_seconds", self.limit[1]))
         burst = max(1, requests // 10)
         return max(requests - burst, 1) / seconds, burst
@@ -135,6 +142,44 @@ class Vendor:
 
     def snippet(self, options: dict[str, Any], fallback: str) -> dict[str, str]:
         raise NotImplementedError
+
+    # -- asynchronous bulk jobs (only where bulk_size > 0) ------------------------------------------
+
+    def bulk_call(self, base: str, items: list[dict[str, Any]], options: dict[str, Any]) -> Call:
+        raise NotImplementedError
+
+    def bulk_job_id(self, body: bytes) -> str:
+        raise NotImplementedError
+
+    def bulk_status_call(self, base: str, job_id: str, options: dict[str, Any]) -> Call:
+        raise NotImplementedError
+
+    def bulk_state(self, body: bytes) -> str:
+        """`running`, `done` (no failures), `done_with_errors`, or `failed`."""
+        raise NotImplementedError
+
+    def bulk_errors_call(self, base: str, job_id: str, options: dict[str, Any]) -> Call:
+        raise NotImplementedError
+
+    def bulk_failures(self, body: bytes, items: list[dict[str, Any]], options: dict[str, Any]) -> dict[int, str]:
+        raise NotImplementedError
+
+
+class RegionalVendor(Vendor):
+    """A vendor with one API host per data centre (`options.region`, default us)."""
+
+    hosts: ClassVar[dict[str, str]]
+
+    def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        checked = super().check_options({"region": "us", **options})
+        if checked["region"] not in self.hosts:
+            raise ApiError(
+                "invalid_parameter", name="options.region", message=f"region is one of {sorted(self.hosts)}."
+            )
+        return checked
+
+    def default_base_url(self, options: dict[str, Any]) -> str:
+        return self.hosts[options["region"]]
 
 
 def json_call(method: str, url: str, headers: dict[str, str], payload: Any) -> Call:

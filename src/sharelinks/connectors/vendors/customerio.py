@@ -5,27 +5,18 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from sharelinks.connectors.vendors.base import Call, Vendor, identity, json_call
-from sharelinks.http.errors import ApiError
+from sharelinks.connectors.vendors.base import Call, RegionalVendor, identity, json_call
 
-HOSTS = {"us": "https://track.customer.io", "eu": "https://track-eu.customer.io"}
+HOSTS: dict[str, str] = {"us": "https://track.customer.io", "eu": "https://track-eu.customer.io"}
 
 
-class CustomerIO(Vendor):
+class CustomerIO(RegionalVendor):
     type = "customerio"
     title = "Customer.io"
     credential_names = ("site_id", "api_key")
+    hosts = HOSTS
     batch_size = 100
     limit = (100, 1.0)  # about 100 requests/s, fair use
-
-    def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        checked = super().check_options({"region": "us", **options})
-        if checked["region"] not in HOSTS:
-            raise ApiError("invalid_parameter", name="options.region", message="region is 'us' or 'eu'.")
-        return checked
-
-    def default_base_url(self, options: dict[str, Any]) -> str:
-        return HOSTS[options["region"]]
 
     def auth_headers(self, credentials: dict[str, str], options: dict[str, Any]) -> dict[str, str]:
         basic = base64.b64encode(f"{credentials['site_id']}:{credentials['api_key']}".encode()).decode()

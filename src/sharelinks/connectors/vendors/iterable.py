@@ -6,10 +6,9 @@ from typing import Any
 
 import orjson
 
-from sharelinks.connectors.vendors.base import Call, Vendor, Verdict, identity, json_call
-from sharelinks.http.errors import ApiError
+from sharelinks.connectors.vendors.base import Call, RegionalVendor, Verdict, identity, json_call
 
-HOSTS = {"us": "https://api.iterable.com", "eu": "https://api.eu.iterable.com"}
+HOSTS: dict[str, str] = {"us": "https://api.iterable.com", "eu": "https://api.eu.iterable.com"}
 FAILURE_LISTS = tuple(
     f"{kind}{who}"
     for who in ("Emails", "UserIds")
@@ -17,23 +16,16 @@ FAILURE_LISTS = tuple(
 )
 
 
-class Iterable(Vendor):
+class Iterable(RegionalVendor):
     type = "iterable"
     title = "Iterable"
     credential_names = ("api_key",)
+    hosts = HOSTS
+    default_property = "share_link"
     # bulkUpdate: ≤ 4 MB, about 1,000 users, 5 requests/s per project.
     batch_size = 1000
     # bulkUpdate: ≤ 4 MB, about 1,000 users, 5 requests/s per project.
     limit = (5, 1.0)
-
-    def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        checked = super().check_options({"property": "share_link", "region": "us", **options})
-        if checked["region"] not in HOSTS:
-            raise ApiError("invalid_parameter", name="options.region", message="region is 'us' or 'eu'.")
-        return checked
-
-    def default_base_url(self, options: dict[str, Any]) -> str:
-        return HOSTS[options["region"]]
 
     def auth_headers(self, credentials: dict[str, str], options: dict[str, Any]) -> dict[str, str]:
         return {"Api-Key": credentials["api_key"]}
