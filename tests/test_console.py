@@ -84,8 +84,7 @@ def test_main_paths_in_a_real_browser(console: str, browser: Browser, tmp_path: 
         _person_and_custom_link(page, console)
         _backfill(page, console, tmp_path)
         _tokens(page, console)
-        page.goto(f"{console}/console/connectors")
-        shoot(page, "connectors")
+        _connector(page, console, receiver)
         page.goto(f"{console}/console")
         expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
         shoot(page, "dashboard")
@@ -218,6 +217,23 @@ def _backfill(page: Page, base: str, tmp_path: Path) -> None:
     expect(qr).to_be_visible()
     assert page.evaluate("img => img.naturalWidth", qr.element_handle()) > 0
     shoot(page, "person")
+
+
+def _connector(page: Page, base: str, receiver: Receiver) -> None:
+    page.goto(f"{base}/console/programs/refer-a-friend")
+    shoot(page, "program")
+    page.goto(f"{base}/console/connectors")
+    page.get_by_label("Vendor", exact=True).select_option("hubspot")
+    page.get_by_label("Name", exact=True).fill("hubspot-main")
+    page.get_by_label("Credentials", exact=False).fill("token=pat-na1-console")
+    page.get_by_label("Base URL override", exact=False).fill(receiver.url)
+    submit(page, "Connect")
+    expect(page.get_by_text("personalization_token('contact.extole_share_link', 'https://refer.yourbrand.com')")
+           ).to_be_visible()  # fmt: skip
+    assert "pat-na1-console" not in page.content()
+    shoot(page, "connector")
+    page.goto(f"{base}/console/connectors")
+    shoot(page, "connectors")
 
 
 def _tokens(page: Page, base: str) -> None:
