@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -276,5 +276,3 @@ async def write_files(db: Database, job_id: int, lookup_chunk: int = 1000) -> No
     os.replace(out_tmp, job.output_path)
     os.replace(rej_tmp, job.rejects_path)
 
-
-Runner = Callable[..., Awaitable[Job]]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -88,8 +88,3 @@ def person_activity(conn: Connection, person_id: int, email: str | None) -> dict
             .order_by(webhook_messages.c.created_at.desc()).limit(20)
         ).all())  # fmt: skip
     return {"clicks": recent_clicks, "events": recent_events, "deliveries": deliveries}
-
-
-def days(count: int) -> list[date]:
-    today = clock.now().date()
-    return [today - timedelta(days=d) for d in range(count - 1, -1, -1)]

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import Connection, delete, select, update
 
@@ -110,7 +110,3 @@ def sign_out(conn: Connection, token: str) -> None:
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def expires(now: datetime) -> datetime:
-    return now + SESSION_FOR

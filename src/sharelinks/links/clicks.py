@@ -23,7 +23,6 @@ from prometheus_client import Counter
 from sqlalchemy import Connection, bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from sharelinks import clock
 from sharelinks.db.database import Database
 from sharelinks.ids import new_id
 from sharelinks.links.bots import is_bot
@@ -221,7 +220,3 @@ class ClickRecorder:
             tally.qr_scans += via_qr
             tally.unique_visitors += self.visitors.first_today(sid, ip_hash)
         return rows, tallies
-
-
-def now() -> datetime:
-    return clock.now()
