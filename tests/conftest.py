@@ -11,6 +11,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -29,6 +30,8 @@ from sharelinks.tokens import service as tokens
 from sharelinks.tokens.scopes import Scope
 
 TEST_MASTER_KEY = "sharelinks-tests-master-key"
+# Set by the console browser test to the folder of its screenshots; printed in the run's summary.
+SCREENSHOTS = pytest.StashKey[str]()
 BACKENDS = ["sqlite"] if os.environ.get("SHARELINKS_SKIP_POSTGRES") == "1" else ["sqlite", "postgresql"]
 
 
@@ -169,3 +172,9 @@ def delivering_client(settings: Settings, db: Database) -> Iterator[TestClient]:
 def receiver() -> Iterator[Receiver]:
     with Receiver() as r:
         yield r
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    folder = config.stash.get(SCREENSHOTS, None)
+    if folder:
+        terminalreporter.write_line(f"console screenshots (desktop and phone width): {folder}")

@@ -23,6 +23,7 @@ from sharelinks.console import users
 from sharelinks.db.database import Database
 from sharelinks.testing.receiver import Receiver, Reply
 from sharelinks.testing.server import live_server
+from tests.conftest import SCREENSHOTS
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "console"
@@ -39,11 +40,9 @@ def console(settings: Settings, db: Database, request: pytest.FixtureRequest) ->
         pytest.skip("the console runs the same service code on both databases; the browser test runs once")
     db.call(users.create_user, "pm@yourbrand.com", PASSWORD)
     app = create_app(replace(settings, run_worker=True, click_flush_seconds=0.2), database=db)
+    request.config.stash[SCREENSHOTS] = str(SHOTS)
     with live_server(app, lifespan=True) as base:
         yield base
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"console screenshots: {SHOTS}")
 
 
 @pytest.fixture

@@ -275,4 +275,3 @@ async def write_files(db: Database, job_id: int, lookup_chunk: int = 1000) -> No
             await flush()
     os.replace(out_tmp, job.output_path)
     os.replace(rej_tmp, job.rejects_path)
-
