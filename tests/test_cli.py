@@ -99,3 +99,19 @@ def test_keys_webhooks_extension_and_worker_commands(db: Database, client: TestC
     finally:
         worker.terminate()
         worker.wait(15)
+
+
+def test_connector_commands(db: Database, client: TestClient) -> None:
+    run(db.url, "program", "create", "--label", "refer-a-friend", "--domain", "share.example.com",
+        "--destination", "https://www.example.com/refer", "--fallback", "https://refer.example.com")  # fmt: skip
+    made = run(db.url, "connector", "create", "--type", "iterable", "--name", "iterable-eu", "--program",
+               "refer-a-friend", "--credential", "api_key=iter-secret", "--option", "region=eu")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    listed = run(db.url, "connector", "list")
+    assert "iterable-eu" in listed.stdout and "active" in listed.stdout and "iter-secret" not in listed.stdout
+    connector_id = next(line.split("│")[1].strip() for line in listed.stdout.splitlines() if "iterable-eu" in line)
+    snippet = run(db.url, "connector", "snippet", connector_id)
+    assert '{{defaultIfEmpty share_link "https://refer.example.com"}}' in snippet.stdout
+    bad = run(db.url, "connector", "create", "--type", "iterable", "--name", "x", "--program", "refer-a-friend",
+              "--credential", "api_key=k", "--option", "region=apac")  # fmt: skip
+    assert bad.returncode == 2 and "invalid_parameter" in bad.stderr
