@@ -118,21 +118,23 @@ class Settings:
             click_flush_seconds=_float("SHARELINKS_CLICK_FLUSH_SECONDS", defaults.click_flush_seconds),
         )
 
+    @property
+    def sqlite_file(self) -> Path | None:
+        """The SQLite database file, or None (PostgreSQL, or an in-memory database)."""
+        if not self.is_sqlite:
+            return None
+        database = self.database_url.split("///", 1)[-1]
+        return Path(database) if database and database != ":memory:" else None
+
     def resolved_data_dir(self) -> Path:
         if self.data_dir:
             return Path(self.data_dir)
-        if self.is_sqlite:
-            database = self.database_url.split("///", 1)[-1]
-            if database and database != ":memory:":
-                return Path(database).parent / "sharelinks-data"
-        return Path.cwd() / "sharelinks-data"
+        database = self.sqlite_file
+        return (database.parent if database else Path.cwd()) / "sharelinks-data"
 
     def resolved_secret_key_file(self) -> Path:
         """Where the generated master key lives: beside the SQLite file, else the current folder."""
         if self.secret_key_file:
             return Path(self.secret_key_file)
-        if self.is_sqlite:
-            database = self.database_url.split("///", 1)[-1]
-            if database and database != ":memory:":
-                return Path(database + ".secret")
-        return Path.cwd() / "sharelinks.secret"
+        database = self.sqlite_file
+        return Path(f"{database}.secret") if database else Path.cwd() / "sharelinks.secret"

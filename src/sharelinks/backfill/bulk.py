@@ -83,7 +83,7 @@ def _person_values(row: Row, now: Any) -> dict[str, Any]:
     }
 
 
-def _person_ids(conn: Connection, rows: list[Row]) -> dict[str, Any]:
+def person_rows(conn: Connection, rows: list[Row]) -> dict[str, Any]:
     """identity → person row (id, email, partner_user_id, first/last name, data)."""
     found: dict[str, Any] = {}
     emails = [r.email.lower() for r in rows if r.email]
@@ -99,14 +99,14 @@ def _person_ids(conn: Connection, rows: list[Row]) -> dict[str, Any]:
     return found
 
 
-def _links(conn: Connection, person_ids: list[int], key: str) -> dict[int, Any]:
+def links_of(conn: Connection, person_ids: list[int], key: str) -> dict[int, Any]:
     query = select(shareables.c.person_id, shareables.c.id, shareables.c.code, shareables.c.domain).where(
         shareables.c.key == key, shareables.c.person_id.in_(person_ids)
     )
     return {row.person_id: row for row in conn.execute(query)}
 
 
-def _insert_links(conn: Connection, program: Program, person_ids: list[int]) -> dict[int, Any]:
+def _insertlinks_of(conn: Connection, program: Program, person_ids: list[int]) -> dict[int, Any]:
     """Links for persons without one (person id → link); a code already taken is drawn again, a bounded
     number of times."""
     now = clock.now()
@@ -122,7 +122,7 @@ def _insert_links(conn: Connection, program: Program, person_ids: list[int]) -> 
                            "label": program.label, "code": code, "code_key": code, "domain": program.primary_domain,
                            "content": None, "data": {}, "created_at": now, "updated_at": now})  # fmt: skip
         conn.execute(statement, values)
-        have = _links(conn, missing, program.label)
+        have = links_of(conn, missing, program.label)
         made.update(have)
         missing = [p for p in missing if p not in have]
         if not missing:
@@ -140,11 +140,11 @@ def process(
             _upsert_persons(conn, rows)
     except IntegrityError:
         rows, rejects = _one_by_one(conn, rows)
-    people = _person_ids(conn, rows)
+    people = person_rows(conn, rows)
     ids = [people[r.identity].id for r in rows]
-    existing = _links(conn, ids, program.label)
+    existing = links_of(conn, ids, program.label)
     new = [pid for pid in ids if pid not in existing]
-    links = {**existing, **_insert_links(conn, program, new)} if new else existing
+    links = {**existing, **_insertlinks_of(conn, program, new)} if new else existing
     result: dict[int, Linked] = {}
     for row in rows:
         person = people[row.identity]

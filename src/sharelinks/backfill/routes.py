@@ -50,6 +50,41 @@ async def resume_unfinished(app: AppContext) -> None:
             start(app, job.id)
 
 
+async def accept_upload(
+    app: AppContext, upload: UploadFile, *, program_label: str, push: str | None, fire_webhooks: bool | None
+) -> service.Job:
+    """Keep an uploaded customer file in the data folder, create its job and start it.
+
+    Nothing is kept when the job cannot be created. Called while the upload is still open.
+    """
+    folder = app.settings.resolved_data_dir() / "batches"
+    folder.mkdir(parents=True, exist_ok=True)
+    name = str(new_id())
+    fmt = detect_format(Path(upload.filename or ""))
+    input_path = folder / f"{name}.{fmt}"
+    with input_path.open("wb") as target:
+        while chunk := await upload.read(COPY_CHUNK):
+            target.write(chunk)
+    try:
+        job = await app.db.run(
+            lambda conn: service.create(
+                conn,
+                program_label=program_label,
+                input_path=input_path,
+                input_format=fmt,
+                output_path=folder / f"{name}.links.csv",
+                rejects_path=folder / f"{name}.rejects.csv",
+                push=push,
+                fire_webhooks=fire_webhooks,
+            )
+        )
+    except ApiError:
+        input_path.unlink(missing_ok=True)
+        raise
+    start(app, job.id)
+    return job
+
+
 @router.post("/v6/batches")
 async def create_batch(request: Request) -> JSON:
     """multipart/form-data: `file` (CSV or JSON Lines), `program_label`, optional `push`, `fire_webhooks`."""
@@ -61,37 +96,14 @@ async def create_batch(request: Request) -> JSON:
         if not isinstance(upload, UploadFile) or not upload.filename:
             raise ApiError("invalid_batch_file", message="A `file` field with the customer file is required.")
         label = form.get("program_label")
+        if not isinstance(label, str) or not label:
+            raise ApiError("label_is_missing", message="program_label is required.")
         push = form.get("push")
         fire = form.get("fire_webhooks")
-        folder = app.settings.resolved_data_dir() / "batches"
-        folder.mkdir(parents=True, exist_ok=True)
-        name = f"{new_id()}"
-        fmt = detect_format(Path(upload.filename))
-        input_path = folder / f"{name}.{fmt}"
-        with input_path.open("wb") as target:
-            while chunk := await upload.read(COPY_CHUNK):
-                target.write(chunk)
-    if not isinstance(label, str) or not label:
-        input_path.unlink(missing_ok=True)
-        raise ApiError("label_is_missing", message="program_label is required.")
-    fire_flag = None if not isinstance(fire, str) or fire == "" else fire.lower() in ("1", "true", "yes", "on")
-    try:
-        job = await app.db.run(
-            lambda conn: service.create(
-                conn,
-                program_label=label,
-                input_path=input_path,
-                input_format=fmt,
-                output_path=folder / f"{name}.links.csv",
-                rejects_path=folder / f"{name}.rejects.csv",
-                push=push if isinstance(push, str) else None,
-                fire_webhooks=fire_flag,
-            )
+        fire_flag = None if not isinstance(fire, str) or fire == "" else fire.lower() in ("1", "true", "yes", "on")
+        job = await accept_upload(
+            app, upload, program_label=label, push=push if isinstance(push, str) else None, fire_webhooks=fire_flag
         )
-    except ApiError:
-        input_path.unlink(missing_ok=True)
-        raise
-    start(app, job.id)
     return JSON(job_response(job, request_zone(request)))
 
 

@@ -224,8 +224,8 @@ async def run(db: Database, job_id: int, progress: Progress | None = None, chunk
 
 def _lookup(conn: Connection, program_label: str, rows: list[Row]) -> dict[str, tuple[int, str, str]]:
     """identity → (person_id, code, link) for rows already processed."""
-    people = bulk._person_ids(conn, rows)
-    links = bulk._links(conn, [p.id for p in people.values()], program_label)
+    people = bulk.person_rows(conn, rows)
+    links = bulk.links_of(conn, [p.id for p in people.values()], program_label)
     return {
         identity: (person.id, links[person.id].code, f"https://{links[person.id].domain}/{links[person.id].code}")
         for identity, person in people.items()

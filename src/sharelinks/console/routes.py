@@ -7,7 +7,6 @@ own error code and message, so the console and the API never disagree about what
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -19,7 +18,6 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from sharelinks import clock
 from sharelinks.backfill import routes as batch_routes
 from sharelinks.backfill import service as batches
-from sharelinks.backfill.rows import detect_format
 from sharelinks.connectors import service as connectors
 from sharelinks.connectors.vendors import VENDORS
 from sharelinks.console import queries, users
@@ -30,7 +28,7 @@ from sharelinks.extensions import service as extensions
 from sharelinks.http.body import Fields
 from sharelinks.http.dates import parse_iso8601
 from sharelinks.http.errors import ApiError
-from sharelinks.ids import new_id, parse_id
+from sharelinks.ids import parse_id
 from sharelinks.keys import service as keys
 from sharelinks.keys.algorithms import ALGORITHMS
 from sharelinks.persons import service as persons
@@ -446,25 +444,16 @@ async def upload_batch(request: Request, session: Session = Signed) -> Response:
     if not isinstance(upload, UploadFile) or not upload.filename:
         return await batches_page(request, session, {"code": "invalid_batch_file", "message": "Choose a file.",
                                                      "parameters": {}})  # fmt: skip
-    folder = app.settings.resolved_data_dir() / "batches"
-    folder.mkdir(parents=True, exist_ok=True)
-    name, fmt = str(new_id()), detect_format(Path(upload.filename))
-    input_path = folder / f"{name}.{fmt}"
-    with input_path.open("wb") as target:
-        while chunk := await upload.read(1 << 20):
-            target.write(chunk)
-    label = str(form.get("program_label", ""))
     try:
-        job = await app.db.run(
-            lambda conn: batches.create(conn, program_label=label, input_path=input_path, input_format=fmt,
-                                        output_path=folder / f"{name}.links.csv",
-                                        rejects_path=folder / f"{name}.rejects.csv",
-                                        push=str(form.get("push") or "") or None, fire_webhooks=None)
-        )  # fmt: skip
+        job = await batch_routes.accept_upload(
+            app,
+            upload,
+            program_label=str(form.get("program_label", "")),
+            push=str(form.get("push") or "") or None,
+            fire_webhooks=None,
+        )
     except ApiError as error:
-        input_path.unlink(missing_ok=True)
         return await batches_page(request, session, _error(error))
-    batch_routes.start(app, job.id)
     return back(f"/console/batches/{job.id}", "Uploaded; the job is running.")
 
 

@@ -61,11 +61,11 @@ class LinkRouter:
             await self.app(scope, receive, send)  # deeper paths on a program domain: the API's
             return
         if tail or not CODE_RE.match(code):
-            await self._unknown(scope, send, host_program, None)
+            await self._unknown(scope, send, host_program)
             return
         target = await self.targets.resolve(code.lower())
         if target is None:
-            await self._unknown(scope, send, host_program, code)
+            await self._unknown(scope, send, host_program, (code, user_agent, referer))
             return
         query = scope["query_string"]
         via_qr = False
@@ -90,11 +90,20 @@ class LinkRouter:
              (b"content-length", b"0")],
         )  # fmt: skip
 
-    async def _unknown(self, scope: Scope, send: Send, program: ProgramTarget | None, code: str | None) -> None:
-        """Unknown or deleted code: the program's fallback, else the small 404 page."""
-        if code is not None and scope["method"] == "GET":
+    async def _unknown(
+        self,
+        scope: Scope,
+        send: Send,
+        program: ProgramTarget | None,
+        orphan: tuple[str, str | None, str | None] | None = None,
+    ) -> None:
+        """Unknown or deleted code: the program's fallback, else the small 404 page.
+
+        `orphan` (code, user agent, referer): a well-formed code nobody has, recorded as a click.
+        """
+        if orphan is not None and scope["method"] == "GET":
+            code, user_agent, referer = orphan
             client = scope.get("client")
-            _, user_agent, referer = _headers(scope)
             self.recorder.add(
                 (clock.now(), None, code, program.id if program else None, None, client[0] if client else "",
                  user_agent, referer, False)
@@ -111,7 +120,7 @@ class LinkRouter:
     async def _qr(self, scope: Scope, send: Send, code: str, kind: str) -> None:
         target = await self.targets.resolve(code.lower()) if CODE_RE.match(code) else None
         if target is None:
-            await self._unknown(scope, send, None, None)
+            await self._unknown(scope, send, None)
             return
         params = dict(parse_qsl(scope["query_string"].decode("latin-1")))
         try:
