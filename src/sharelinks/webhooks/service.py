@@ -333,16 +333,25 @@ def insert_message(conn: Connection, values: dict[str, Any]) -> bool:
     return inserted
 
 
-def enqueue_test(conn: Connection, raw_id: str) -> int:
-    """A sample `Share Link Created` to one webhook, enabled or not: the "send test event" action."""
-    webhook = require(conn, raw_id)
-    now = clock.now()
-    event = sample_event(now)
-    values = message_values(webhook.id, "test", event, None)
+def _send_manually(conn: Connection, webhook_id: int, event_type: str, event: dict[str, Any]) -> int:
+    """A new message sent once, outside the retry schedule (a test event, a raw send)."""
+    values = message_values(webhook_id, event_type, event, None)
     values["trigger"] = "manual"
     conn.execute(_INSERT_MESSAGE, values)
     wakeup.after_enqueue(conn)
     return int(values["id"])
+
+
+def _send_again() -> dict[str, Any]:
+    """What makes an existing message due once more, as a manual send (not rescheduled on failure)."""
+    return {"status": "pending", "trigger": "manual", "next_attempt_at": clock.now(), "lease_until": None,
+            "worker_id": None, "finished_at": None}  # fmt: skip
+
+
+def enqueue_test(conn: Connection, raw_id: str) -> int:
+    """A sample `Share Link Created` to one webhook, enabled or not: the "send test event" action."""
+    webhook = require(conn, raw_id)
+    return _send_manually(conn, webhook.id, "test", sample_event(clock.now()))
 
 
 def sample_event(now: datetime) -> dict[str, Any]:
@@ -370,23 +379,11 @@ def sample_event(now: datetime) -> dict[str, Any]:
 def replay_one(conn: Connection, webhook_id_raw: str, event_id_raw: str | None, event: dict[str, Any]) -> int:
     """Send one event again. With `event_id` the message keeps its id (receivers dedupe on it)."""
     webhook = require(conn, webhook_id_raw, status=400)
-    now = clock.now()
     if event_id_raw is None:
-        values = message_values(webhook.id, str(event.get("event_type") or "share_link_created"), event, None)
-        values["trigger"] = "manual"
-        conn.execute(_INSERT_MESSAGE, values)
-        wakeup.after_enqueue(conn)
-        return int(values["id"])
+        return _send_manually(conn, webhook.id, str(event.get("event_type") or "share_link_created"), event)
     event_id = parse_id(event_id_raw)
     where = and_(webhook_messages.c.id == event_id, webhook_messages.c.webhook_id == webhook.id)
-    changes: dict[str, Any] = {
-        "status": "pending",
-        "trigger": "manual",
-        "next_attempt_at": now,
-        "lease_until": None,
-        "worker_id": None,
-        "finished_at": None,
-    }
+    changes = _send_again()
     if event:
         changes["event"] = event
     if event_id is None or conn.execute(update(webhook_messages).where(where).values(**changes)).rowcount != 1:
@@ -410,16 +407,7 @@ def replay_many(conn: Connection, raw_id: str, status: str, since: datetime | No
     ids = list(conn.execute(query.order_by(webhook_messages.c.created_at).limit(REPLAY_LIMIT)).scalars())
     for start in range(0, len(ids), 500):
         conn.execute(
-            update(webhook_messages)
-            .where(webhook_messages.c.id.in_(ids[start : start + 500]))
-            .values(
-                status="pending",
-                trigger="manual",
-                next_attempt_at=clock.now(),
-                lease_until=None,
-                worker_id=None,
-                finished_at=None,
-            )
+            update(webhook_messages).where(webhook_messages.c.id.in_(ids[start : start + 500])).values(**_send_again())
         )
     if ids:
         wakeup.after_enqueue(conn)
