@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import cv2
+import httpx2 as httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -19,6 +20,7 @@ from sharelinks.app import create_app
 from sharelinks.config import Settings
 from sharelinks.db.database import Database
 from sharelinks.links.models import clicks
+from sharelinks.testing.server import live_server
 from tests.conftest import make_program
 from tests.helpers import assert_error, wait_until
 
@@ -26,22 +28,28 @@ HOST = "share.yourbrand.com"
 BROWSER = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1"
 
 
-@pytest.fixture
-def links(settings: Settings, db: Database) -> Iterator[TestClient]:
+@pytest.fixture(params=["asgi", "socket"])
+def links(request: pytest.FixtureRequest, settings: Settings, db: Database) -> Iterator[httpx.Client]:
+    """Every test twice: through the ASGI layer in process, and over a socket to the server as
+    `sharelinks serve` runs it, where share links are answered by links.protocol before ASGI."""
     app = create_app(replace(settings, click_flush_seconds=0.1), database=db)
-    with TestClient(app, raise_server_exceptions=False, follow_redirects=False) as c:
+    if request.param == "asgi":
+        with TestClient(app, raise_server_exceptions=False, follow_redirects=False) as c:
+            yield c
+        return
+    with live_server(app, lifespan=True) as base, httpx.Client(base_url=base, follow_redirects=False) as c:
         yield c
 
 
 @pytest.fixture
-def code(links: TestClient, auth: dict[str, str]) -> str:
+def code(links: httpx.Client, auth: dict[str, str]) -> str:
     make_program(links, auth)
     person = links.post("/v2/persons", headers=auth, json={"email": "alex@example.com", "first_name": "Alex"}).json()
     created = links.post(f"/v3/persons/{person['id']}/shareables", headers=auth, json={"label": "refer-a-friend"})
     return created.json()["code"]  # type: ignore[no-any-return]
 
 
-def visit(client: TestClient, path: str, *, host: str = HOST, method: str = "GET", ua: str = BROWSER,
+def visit(client: httpx.Client, path: str, *, host: str = HOST, method: str = "GET", ua: str = BROWSER,
           **headers: str) -> Any:  # fmt: skip
     all_headers = {"Host": host, "User-Agent": ua, **headers}
     return client.request(method, path, headers=all_headers)
@@ -51,13 +59,13 @@ def stored_clicks(db: Database) -> list[Any]:
     return list(db.call(lambda conn: conn.execute(select(clicks).order_by(clicks.c.clicked_at)).all()))
 
 
-def stats(client: TestClient, auth: dict[str, str], code: str) -> dict[str, Any]:
+def stats(client: httpx.Client, auth: dict[str, str], code: str) -> dict[str, Any]:
     response = client.get(f"/v6/shareables/{code}/stats", headers=auth)
     assert response.status_code == 200, response.text
     return response.json()  # type: ignore[no-any-return]
 
 
-def test_redirect_case_insensitive_302_no_store_cookie(links: TestClient, code: str) -> None:
+def test_redirect_case_insensitive_302_no_store_cookie(links: httpx.Client, code: str) -> None:
     for path in (f"/{code}", f"/{code.upper()}", f"/{code}/"):
         response = visit(links, path)
         assert response.status_code == 302, (path, response.text)
@@ -68,13 +76,13 @@ def test_redirect_case_insensitive_302_no_store_cookie(links: TestClient, code: 
     assert f"Max-Age={30 * 86400}" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
 
-def test_query_is_kept_and_our_markers_are_not_passed_on(links: TestClient, code: str) -> None:
+def test_query_is_kept_and_our_markers_are_not_passed_on(links: httpx.Client, code: str) -> None:
     response = visit(links, f"/{code}?utm_source=email&utm_campaign=spring%20sale&qr=1&advocate_code=forged")
     query = parse_qs(urlsplit(response.headers["location"]).query)
     assert query == {"advocate_code": [code], "utm_source": ["email"], "utm_campaign": ["spring sale"]}
 
 
-def test_embedded_path_works_on_any_host(links: TestClient, code: str) -> None:
+def test_embedded_path_works_on_any_host(links: httpx.Client, code: str) -> None:
     response = visit(links, f"/s/{code}", host="127.0.0.1:8000")
     assert response.status_code == 302 and response.headers["location"].endswith(f"advocate_code={code}")
     # The API is untouched on its own host, and on a program domain anything deeper than one segment.
@@ -82,7 +90,7 @@ def test_embedded_path_works_on_any_host(links: TestClient, code: str) -> None:
     assert visit(links, "/health/live").status_code == 200
 
 
-def test_unknown_code_goes_to_the_fallback_or_a_404_page(links: TestClient, auth: dict, code: str) -> None:
+def test_unknown_code_goes_to_the_fallback_or_a_404_page(links: httpx.Client, auth: dict, code: str) -> None:
     response = visit(links, "/nosuchcode")
     assert response.status_code == 302 and response.headers["location"] == "https://refer.yourbrand.com"
     links.put("/v6/programs/refer-a-friend", headers=auth, json={"fallback_url": None})
@@ -93,14 +101,14 @@ def test_unknown_code_goes_to_the_fallback_or_a_404_page(links: TestClient, auth
     assert visit(links, "/bad%20code!").status_code == 404
 
 
-def test_deleted_link_stops_resolving(links: TestClient, auth: dict, code: str) -> None:
+def test_deleted_link_stops_resolving(links: httpx.Client, auth: dict, code: str) -> None:
     assert visit(links, f"/{code}").status_code == 302
     person_id = links.get(f"/v3/shareables/{code}", headers=auth).json()["person_id"]
     assert links.delete(f"/v3/persons/{person_id}/shareables/{code}", headers=auth).status_code == 200
     assert visit(links, f"/{code}").headers["location"] == "https://refer.yourbrand.com"
 
 
-def test_head_redirects_without_a_click(links: TestClient, db: Database, code: str) -> None:
+def test_head_redirects_without_a_click(links: httpx.Client, db: Database, code: str) -> None:
     response = visit(links, f"/{code}", method="HEAD")
     assert response.status_code == 302 and response.headers["location"].endswith(code)
     visit(links, f"/{code}")
@@ -108,7 +116,7 @@ def test_head_redirects_without_a_click(links: TestClient, db: Database, code: s
     assert len(stored_clicks(db)) == 1
 
 
-def test_clicks_are_written_after_the_flush_interval(links: TestClient, auth: dict, db: Database, code: str) -> None:
+def test_clicks_are_written_after_the_flush_interval(links: httpx.Client, auth: dict, db: Database, code: str) -> None:
     visit(links, f"/{code}", Referer="https://mail.example.com/inbox?id=1")
     [row] = wait_until(lambda: stored_clicks(db))
     assert row.code == code and row.shareable_id is not None and row.person_id is not None
@@ -126,7 +134,9 @@ PREVIEWERS = (
 )
 
 
-def test_bots_and_previews_are_flagged_and_not_counted(links: TestClient, auth: dict, db: Database, code: str) -> None:
+def test_bots_and_previews_are_flagged_and_not_counted(
+    links: httpx.Client, auth: dict, db: Database, code: str
+) -> None:
     for ua in PREVIEWERS:
         assert visit(links, f"/{code}", ua=ua).status_code == 302
     rows = wait_until(lambda: len(stored_clicks(db)) == 5 and stored_clicks(db))
@@ -134,7 +144,7 @@ def test_bots_and_previews_are_flagged_and_not_counted(links: TestClient, auth: 
     assert stats(links, auth, code)["clicks"] == 0
 
 
-def test_repeat_clicks_within_an_hour_count_once(links: TestClient, auth: dict, db: Database, code: str) -> None:
+def test_repeat_clicks_within_an_hour_count_once(links: httpx.Client, auth: dict, db: Database, code: str) -> None:
     start = clock.now()
     for minutes in (0, 10, 59):
         clock.set_clock(lambda m=minutes: start + timedelta(minutes=m))
@@ -160,7 +170,7 @@ def test_shutdown_flushes_buffered_clicks(settings: Settings, db: Database, auth
     assert len(stored_clicks(db)) == 3
 
 
-def test_cache_follows_a_program_change(links: TestClient, auth: dict, code: str) -> None:
+def test_cache_follows_a_program_change(links: httpx.Client, auth: dict, code: str) -> None:
     assert visit(links, f"/{code}").headers["location"].startswith("https://www.yourbrand.com/refer?")
     changed = links.put(
         "/v6/programs/refer-a-friend",
@@ -182,7 +192,7 @@ def decode_qr(png: bytes) -> str:
     return text  # type: ignore[no-any-return]
 
 
-def test_qr_png_decodes_to_the_link_and_scans_count(links: TestClient, auth: dict, db: Database, code: str) -> None:
+def test_qr_png_decodes_to_the_link_and_scans_count(links: httpx.Client, auth: dict, db: Database, code: str) -> None:
     for path, host in ((f"/{code}/qr.png", HOST), (f"/s/{code}/qr.png?size=512&margin=2&level=H", "localhost")):
         response = visit(links, path, host=host)
         assert response.status_code == 200 and response.headers["content-type"] == "image/png"
@@ -205,7 +215,7 @@ def test_qr_png_decodes_to_the_link_and_scans_count(links: TestClient, auth: dic
     assert stats(links, auth, code)["qr_scans"] == 1
 
 
-def test_barcode_endpoint(links: TestClient) -> None:
+def test_barcode_endpoint(links: httpx.Client) -> None:
     response = links.get("/v4/barcode", params={"type": "QR_CODE", "content": "https://x.example/abc", "width": 300,
                                                  "height": 200, "margin_width": 10})  # fmt: skip
     assert response.status_code == 200 and response.headers["content-type"] == "image/png"
@@ -223,7 +233,7 @@ def test_barcode_endpoint(links: TestClient) -> None:
         assert_error(links.get("/v4/barcode", params=params), 400, error)
 
 
-def test_stats_by_day_json_and_csv(links: TestClient, auth: dict, db: Database, code: str,
+def test_stats_by_day_json_and_csv(links: httpx.Client, auth: dict, db: Database, code: str,
                                    issue_token: Callable[..., str]) -> None:  # fmt: skip
     start = clock.now().replace(hour=12)
     for day, ip_count in ((0, 2), (1, 1)):

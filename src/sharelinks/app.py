@@ -1,6 +1,7 @@
-"""The ASGI application: the request observer in front of the FastAPI API.
+"""The ASGI application: share links, then the request observer, then the FastAPI API.
 
-(Share-link redirects will sit in front of FastAPI here too, on their own fast path.)
+`sharelinks serve` puts links.protocol in front of all of it (`server_options`), so share links are
+answered before ASGI; the LinkRouter layer serves them under any other server.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp
 
 from sharelinks import __version__
 from sharelinks.backfill import routes as backfill_routes
@@ -39,6 +39,8 @@ from sharelinks.keys.crypto import SecretBox
 from sharelinks.keys.routes import router as keys_router
 from sharelinks.links import routes as links_routes
 from sharelinks.links.clicks import ClickRecorder
+from sharelinks.links.handler import LinkHandler
+from sharelinks.links.protocol import LinkProtocol
 from sharelinks.links.pull import PullCache
 from sharelinks.links.router import LinkRouter
 from sharelinks.links.targets import Targets
@@ -136,7 +138,7 @@ def build_api(context: AppContext) -> FastAPI:
     return api
 
 
-def create_app(settings: Settings | None = None, *, database: Database | None = None) -> ASGIApp:
+def create_app(settings: Settings | None = None, *, database: Database | None = None) -> LinkRouter:
     settings = settings or Settings.from_env()
     # Events create share links (and their webhook messages) through the enabled extensions.
     reactions.register(extensions.on_event)
@@ -155,9 +157,15 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     api = build_api(context)
     observed = RequestObserver(api, access_log=context.access_log)
     # Share links first: their hot path never enters the API stack.
-    app = LinkRouter(observed, context.targets, context.clicks, cookie_days=settings.advocate_cookie_days)
+    handler = LinkHandler(context.targets, context.clicks, cookie_days=settings.advocate_cookie_days)
+    app = LinkRouter(observed, handler)
     app.state = api.state  # type: ignore[attr-defined]  # so tests can reach the context
     return app
+
+
+def server_options(app: LinkRouter) -> dict[str, Any]:
+    """uvicorn settings for serving `app` (`sharelinks serve` and the tests' live servers alike)."""
+    return {"loop": "uvloop", "http": LinkProtocol.bind(app.handler), "server_header": False}
 
 
 def _listen_for_changes(context: AppContext) -> asyncio.Task[None] | None:

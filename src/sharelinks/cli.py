@@ -48,7 +48,7 @@ def serve(
     """Start the API (docs at /docs), creating or migrating the database first."""
     import uvicorn
 
-    from sharelinks.app import create_app
+    from sharelinks.app import create_app, server_options
     from sharelinks.observability import logs
 
     settings = Settings.from_env()
@@ -67,11 +67,9 @@ def serve(
         application,
         host=host,
         port=port,
-        loop="uvloop",
-        http="httptools",
         access_log=False,
         log_config=None,
-        server_header=False,
+        **server_options(application),
     )
 
 

@@ -87,6 +87,8 @@ class Database:
         self._shared: Connection | None = None
         self._lock = threading.RLock()
         self._batch: list[Job] = []
+        self._aside = asyncio.Lock()
+        self._aside_running = False
         self._batches_running = 0
         self._max_batches = max(1, pool_size // 2)
         self._checkpointer: _Checkpointer | None = None
@@ -127,6 +129,26 @@ class Database:
             loop.call_soon(self._run_batch if self.is_sqlite else self._dispatch_pooled)
         return await future
 
+    async def run_aside(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a long unit of work (thousands of rows) atomically, beside the event loop, not on it.
+
+        On SQLite the unit runs in a worker thread over the one connection while the loop's own
+        units queue behind it (they wait; the loop does not): the sqlite3 module releases the GIL
+        while SQLite works, so that work uses the other core. On PostgreSQL this is `run`.
+        """
+        if not self.is_sqlite:
+            return await self.run(fn, *args)
+        async with self._aside:
+            if self._batch:
+                self._run_batch()  # units already waiting go first: a stream of aside work must not starve them
+            self._aside_running = True
+            try:
+                return await anyio.to_thread.run_sync(self.call, fn, *args)
+            finally:
+                self._aside_running = False
+                if self._batch:
+                    asyncio.get_running_loop().call_soon(self._run_batch)
+
     def _dispatch_pooled(self) -> None:
         if not self._batch or self._batches_running >= self._max_batches:
             return  # a running batch dispatches what accumulated when it finishes
@@ -161,6 +183,8 @@ class Database:
         return outcomes
 
     def _run_batch(self) -> None:
+        if self._aside_running:
+            return  # the connection is the aside unit's; it runs this batch when it is done
         batch, self._batch = self._batch, []
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         try:

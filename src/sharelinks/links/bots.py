@@ -7,6 +7,7 @@ generic words they share; an empty User-Agent counts as a bot too.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 BOT_RE = re.compile(
     r"bot\b|bot/|crawl|spider|slurp|preview|facebookexternalhit|facebookcatalog|meta-externalagent|"
@@ -20,5 +21,6 @@ BOT_RE = re.compile(
 )
 
 
+@lru_cache(maxsize=4096)  # a few thousand User-Agents make nearly all traffic; the regex is the cost
 def is_bot(user_agent: str | None) -> bool:
     return not user_agent or BOT_RE.search(user_agent) is not None

@@ -83,8 +83,14 @@ class Targets:
         elif topic == "link":
             self._codes.pop(subject, None)
 
+    def __len__(self) -> int:
+        return len(self._codes)
+
+    def domains_fresh(self) -> bool:
+        return time.monotonic() - self._domains_loaded_at <= POSITIVE_TTL
+
     async def refresh_domains(self) -> dict[str, ProgramTarget]:
-        if time.monotonic() - self._domains_loaded_at > POSITIVE_TTL:
+        if not self.domains_fresh():
             self._domains_loaded_at = time.monotonic()
             self.domains = await self.db.run(load_domains)
         return self.domains

@@ -11,6 +11,9 @@ from contextlib import contextmanager
 import uvicorn
 from starlette.types import ASGIApp
 
+from sharelinks.app import server_options
+from sharelinks.links.router import LinkRouter
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -22,8 +25,16 @@ def free_port() -> int:
 def live_server(app: ASGIApp, *, port: int | None = None, lifespan: bool = False) -> Iterator[str]:
     """Serve `app` on 127.0.0.1 until the block ends; yields the base URL."""
     port = port or free_port()
+    # The app `sharelinks serve` runs is served as it serves it: share links on their raw path.
+    options = server_options(app) if isinstance(app, LinkRouter) else {}
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on" if lifespan else "off"
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on" if lifespan else "off",
+        **options,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

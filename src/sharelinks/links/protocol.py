@@ -1,0 +1,265 @@
+"""The share-link fast path: HTTP/1.1 read straight off the socket, before any ASGI machinery.
+
+`sharelinks serve` gives uvicorn this protocol class instead of its own. A connection starts here.
+Each complete request head is read; a plain GET or HEAD for a share link (links.handler decides) is
+answered in place, without a task, a scope or a framework. The first request that is anything else
+(another host or path, another method, a body, an upgrade, anything unusual) hands the connection,
+with every byte not yet answered, to uvicorn's own httptools protocol for good, so the API, the
+console and the ASGI link layer behind them see an ordinary connection.
+
+A code not cached yet needs the database: that one request waits in a task while the connection
+buffers what follows, so answers stay in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Coroutine
+from typing import Any, ClassVar, cast
+
+from uvicorn.config import Config
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
+
+from sharelinks.links.handler import Answer, LinkHandler, Route, Visit, host_name
+
+log = logging.getLogger("sharelinks.links")
+MAX_HEAD = 8192
+# A request target we answer: visible ASCII only, so nothing of it can break a header line.
+_TARGET = re.compile(rb"/[!-~]*").fullmatch
+UNAVAILABLE = Answer(503, [(b"content-length", b"0")])
+_METHODS = {b"GET": "GET", b"HEAD": "HEAD"}
+_VERSIONS = (b"HTTP/1.1", b"HTTP/1.0")
+_HOSTS: dict[bytes, str] = {}  # Host header → host name: a handful of program domains make nearly all
+
+
+def _host(value: bytes) -> str:
+    if len(_HOSTS) > 1000:
+        _HOSTS.clear()
+    name = _HOSTS[value] = host_name(value)
+    return name
+
+
+# Headers that make a request more than a plain GET: uvicorn's parser deals with those.
+_NOT_PLAIN = frozenset((b"content-length", b"transfer-encoding", b"upgrade", b"expect"))
+
+
+class LinkProtocol(asyncio.Protocol):
+    """uvicorn's protocol interface (constructor, `shutdown`), bound to one LinkHandler by `bind`."""
+
+    handler: ClassVar[LinkHandler]
+
+    @classmethod
+    def bind(cls, handler: LinkHandler) -> type[LinkProtocol]:
+        return type("BoundLinkProtocol", (cls,), {"handler": handler})
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        if not config.loaded:
+            config.load()
+        self.config = config
+        self.server_state = server_state
+        self.app_state = app_state
+        self.loop = _loop or asyncio.get_event_loop()
+        self.transport: asyncio.Transport | None = None
+        self.buffer = b""
+        self.waiting = False  # an answer is waiting on the database
+        self.closing = False
+        self.peer = ""
+        self.tls = False
+        self.last_seen = 0.0
+        self.idle_timer: asyncio.TimerHandle | None = None
+        self.pending: asyncio.Task[None] | None = None
+        self._defaults: list[tuple[bytes, bytes]] | None = None
+        self._defaults_wire = b""
+        self.proxies = ProxyHeadersMiddleware(None, config.forwarded_allow_ips).trusted_hosts  # type: ignore[arg-type]
+
+    # -- connection life ------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is one without the subclassing
+        peer = transport.get_extra_info("peername")
+        self.peer = peer[0] if isinstance(peer, tuple) else ""
+        self.tls = transport.get_extra_info("sslcontext") is not None
+        self.server_state.connections.add(self)  # type: ignore[arg-type]  # uvicorn waits for these at shutdown
+        self.last_seen = self.loop.time()
+        self.idle_timer = self.loop.call_later(self.config.timeout_keep_alive, self._idle_check)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server_state.connections.discard(self)  # type: ignore[arg-type]
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+
+    def shutdown(self) -> None:
+        """uvicorn's graceful shutdown: close now, or after the answer being prepared."""
+        self.closing = True
+        if not self.waiting and self.transport is not None:
+            self.transport.close()
+
+    def pause_writing(self) -> None:
+        assert self.transport is not None
+        self.transport.pause_reading()  # a client that does not read its answers gets no more
+
+    def resume_writing(self) -> None:
+        assert self.transport is not None
+        self.transport.resume_reading()
+
+    def _idle_check(self) -> None:
+        """Keep-alive timeout without a timer per request: one timer, re-armed for what is left."""
+        assert self.transport is not None
+        idle = self.loop.time() - self.last_seen
+        if idle >= self.config.timeout_keep_alive and not self.waiting:
+            self.transport.close()
+        else:
+            self.idle_timer = self.loop.call_later(max(self.config.timeout_keep_alive - idle, 0.1), self._idle_check)
+
+    # -- requests -------------------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer = self.buffer + data if self.buffer else data
+        self.last_seen = self.loop.time()
+        if not self.waiting:
+            self._serve()
+
+    def _serve(self) -> None:
+        handler = self.handler
+        while self.buffer and not self.closing:
+            if not handler.domains_fresh():
+                self._wait_for(self._refresh())
+                return
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self.buffer) > MAX_HEAD:
+                    self._hand_over()
+                return
+            visit = self._parse(self.buffer[:end])
+            route = handler.route(visit.host, visit.path) if visit is not None else None
+            if visit is None or route is None:
+                self._hand_over()
+                return
+            self.buffer = self.buffer[end + 4 :]
+            answer = handler.answer_cached(route, visit)
+            if answer is None:
+                self._wait_for(self._look_up(route, visit))
+                return
+            self._write(answer, visit.close)
+
+    def _wait_for(self, work: Coroutine[Any, Any, None]) -> None:
+        """The slow path: the database first, then on with the requests buffered meanwhile, in order."""
+        self.waiting = True
+
+        async def then_serve() -> None:
+            await work
+            self.waiting = False
+            self.pending = None
+            if self.transport is not None and not self.transport.is_closing():
+                self._serve()
+
+        self.pending = self.loop.create_task(then_serve())  # held: the loop keeps only a weak reference
+
+    async def _refresh(self) -> None:
+        try:
+            await self.handler.refresh()
+        except Exception:
+            log.exception("loading program domains failed")
+            self._write(UNAVAILABLE, close=True)
+
+    async def _look_up(self, route: Route, visit: Visit) -> None:
+        close = visit.close
+        try:
+            answer = await self.handler.answer(route, visit)
+        except Exception:
+            log.exception("share link lookup failed")
+            answer, close = UNAVAILABLE, True
+        self._write(answer, close)
+
+    def _write(self, answer: Answer, close: bool) -> None:
+        assert self.transport is not None
+        if self.transport.is_closing():
+            return  # the client left while its answer was looked up
+        if close:
+            self.closing = True
+        defaults = self.server_state.default_headers  # the Date line, renewed every second by uvicorn
+        if defaults is not self._defaults:
+            self._defaults = defaults
+            self._defaults_wire = b"".join(name + b": " + value + b"\r\n" for name, value in defaults)
+        end = b"connection: close\r\n\r\n" if self.closing else b"\r\n"
+        self.transport.write(answer.head() + self._defaults_wire + end + answer.body)
+        if self.closing:
+            self.transport.close()
+
+    def _parse(self, head: bytes) -> Visit | None:
+        """A plain GET or HEAD request head, or None for anything uvicorn's parser should see."""
+        lines = head.split(b"\r\n")
+        breaks = len(lines) - 1
+        if head.count(b"\n") != breaks or head.count(b"\r") != breaks:
+            return None  # a bare CR or LF: not for us to be lenient about
+        request_line = lines[0].split(b" ")
+        if len(request_line) != 3:
+            return None
+        method, target, version = request_line
+        if method not in _METHODS or version not in _VERSIONS or not _TARGET(target):
+            return None
+        path, _, query = target.partition(b"?")
+        if b"%" in path:
+            return None  # encoded paths: the ASGI layer decodes them
+        host = user_agent = referer = None
+        keep_alive = version == b"HTTP/1.1"
+        forwarded_for: list[bytes] = []
+        forwarded_proto = None
+        for line in lines[1:]:
+            colon = line.find(b":")
+            if colon <= 0 or line[0] in b" \t":
+                return None  # malformed or folded header lines
+            name = line[:colon].lower()
+            value = line[colon + 1 :].strip()
+            if name == b"host":
+                if host is not None:
+                    return None  # two Host headers
+                host = _HOSTS.get(value) or _host(value)
+            elif name == b"user-agent":
+                user_agent = value.decode("latin-1")
+            elif name == b"referer":
+                referer = value.decode("latin-1")
+            elif name == b"connection":
+                tokens = value.lower()
+                if b"close" in tokens:
+                    keep_alive = False
+                elif b"keep-alive" in tokens:
+                    keep_alive = True
+            elif name == b"x-forwarded-for":
+                forwarded_for.append(value)
+            elif name == b"x-forwarded-proto":
+                forwarded_proto = value
+            elif name in _NOT_PLAIN and not (name == b"content-length" and value == b"0"):
+                return None
+        client, secure = self.peer, self.tls
+        if (forwarded_for or forwarded_proto) and self.config.proxy_headers and self.peer in self.proxies:
+            # The same rule as uvicorn's ProxyHeadersMiddleware on the ASGI path.
+            if forwarded_for:
+                chain = b", ".join(forwarded_for).decode("latin-1")
+                client = self.proxies.get_trusted_client_address(chain)[0] or client
+            if forwarded_proto is not None:
+                secure = forwarded_proto.lower() == b"https"
+        return Visit(_METHODS[method], host, path.decode(), query, client, user_agent, referer, secure, not keep_alive)
+
+    def _hand_over(self) -> None:
+        """From here on the connection is uvicorn's: its protocol gets the transport and the bytes."""
+        assert self.transport is not None
+        data, self.buffer = self.buffer, b""
+        self.server_state.connections.discard(self)  # type: ignore[arg-type]
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+        http = HttpToolsProtocol(self.config, self.server_state, self.app_state, self.loop)
+        self.transport.set_protocol(http)
+        http.connection_made(self.transport)
+        if data:
+            http.data_received(data)
