@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import os
@@ -18,6 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from sharelinks.backfill import service
 from sharelinks.backfill.models import batch_jobs
 from sharelinks.db.database import Database
 from sharelinks.persons.models import persons
@@ -228,3 +230,46 @@ def test_push_20000_links_within_the_vendor_rate_limit(delivering_client: TestCl
         assert fake.throttled("hubspot") == 0
         upserts = [r for r in fake.requests if r.path.endswith("/batch/upsert")]
         assert all(len(r.json()["inputs"]) <= 100 for r in upserts) and len(upserts) < 400
+
+
+class Stop(BaseException):
+    """Stands for the process dying: not an Exception, so the job is not marked failed."""
+
+
+@pytest.mark.parametrize("damage", ["lines_lost", "tail_left"])
+def test_result_files_after_a_stop_between_commit_and_write(
+    prepared: TestClient, db: Database, tmp_path: Path, damage: str
+) -> None:
+    source = tmp_path / "c.csv"
+    source.write_text("email,first_name\n" + "".join(f"f{i}@example.com,F{i}\n" if i % 9 else "bad,B\n"
+                                                     for i in range(60)))  # fmt: skip
+
+    def job(name: str) -> Any:
+        return db.call(service.create, program_label="refer-a-friend", input_path=source, input_format="csv",
+                       output_path=tmp_path / f"{name}.csv", rejects_path=tmp_path / f"{name}.rejects.csv",
+                       push=None, fire_webhooks=None)  # fmt: skip
+
+    stopped = job("a")
+    chunks = 0
+
+    def stop_after_two_chunks(_: Any) -> None:
+        nonlocal chunks
+        chunks += 1
+        if chunks == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        asyncio.run(service.run(db, stopped.id, stop_after_two_chunks, chunk=10))
+    committed = db.call(service.require, str(stopped.id))
+    part = tmp_path / "a.csv.part"
+    assert part.stat().st_size == committed.output_bytes > 0
+    if damage == "lines_lost":  # the stop came after a commit, before its lines were appended
+        os.truncate(part, committed.output_bytes - 10)
+    else:  # lines appended for a chunk whose commit never happened
+        part.write_bytes(part.read_bytes() + b"x@example.com,,1,abc,https://x/abc\n")
+    assert asyncio.run(service.run(db, stopped.id)).status == "done"
+    again = asyncio.run(service.run(db, job("b").id))
+    assert again.links_reused == 53 and again.rejected == 7
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+    assert (tmp_path / "a.rejects.csv").read_bytes() == (tmp_path / "b.rejects.csv").read_bytes()
+    assert len(rows_of(tmp_path / "a.csv")) == 53 and not part.exists()

@@ -26,17 +26,26 @@ class _RandomPool:
         self._offset = 0
         self._lock = threading.Lock()
 
-    def draw64(self) -> int:
+    def draw(self, count: int) -> bytes:
+        """`count` bytes (at most the pool's size), each handed out once."""
         with self._lock:
-            if self._offset + 8 > len(self._buffer):
+            if self._offset + count > len(self._buffer):
                 self._buffer = os.urandom(self._size)
                 self._offset = 0
-            chunk = self._buffer[self._offset : self._offset + 8]
-            self._offset += 8
-        return int.from_bytes(chunk, "big")
+            chunk = self._buffer[self._offset : self._offset + count]
+            self._offset += count
+        return chunk
+
+    def draw64(self) -> int:
+        return int.from_bytes(self.draw(8), "big")
 
 
 _pool = _RandomPool()
+
+
+def random_bytes(count: int) -> bytes:
+    """CSPRNG bytes from the shared pool: cheap when called often for a few bytes."""
+    return _pool.draw(count)
 
 
 def new_id() -> int:

@@ -27,6 +27,9 @@ batch_jobs = Table(
     Column("rejected", Integer, nullable=False),
     Column("links_created", Integer, nullable=False),
     Column("links_reused", Integer, nullable=False),
+    # Bytes of the result files' `.part` copies that belong to committed chunks (backfill.files).
+    Column("output_bytes", BigInteger, nullable=False, server_default="0"),
+    Column("rejects_bytes", BigInteger, nullable=False, server_default="0"),
     Column("error", String(1000), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),

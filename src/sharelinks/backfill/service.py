@@ -5,9 +5,10 @@ are known), records already committed are skipped, and every chunk of valid rows
 transaction together with the job's new position and counts. A job stopped any way at all (Ctrl-C,
 `kill -9`, power loss) continues from its last committed chunk: no row twice, none missing.
 
-Finishing: the output CSV (email, partner_user_id, person_id, code, share_link, in input order) and
-the rejects CSV (row, reason, email, partner_user_id) are written from the database's state, to a
-temporary file renamed into place, so they are complete or absent, and identical on every re-run.
+Files: the output CSV (email, partner_user_id, person_id, code, share_link, in input order) and the
+rejects CSV (row, reason, email, partner_user_id) grow chunk by chunk as chunks commit (backfill.files);
+when a stop fell between a commit and its lines, they are rebuilt from the database's state at the
+end (`write_files`). Either way they are renamed into place complete, identical on every re-run.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 
 from sharelinks import clock
-from sharelinks.backfill import bulk
+from sharelinks.backfill import bulk, files
 from sharelinks.backfill.models import batch_jobs
 from sharelinks.backfill.rows import Judge, Reject, Row, records
 from sharelinks.db.database import Database
@@ -37,10 +38,7 @@ from sharelinks.webhooks import service as webhooks
 from sharelinks.webhooks.models import webhooks as webhooks_table
 
 CHUNK = 1000
-OUTPUT_HEADER = ["email", "partner_user_id", "person_id", "code", "share_link"]
-REJECTS_HEADER = ["row", "reason", "email", "partner_user_id"]
 ACTIVE = ("pending", "in_progress")
-TAKEN = "partner_user_id_taken: another person already has this partner_user_id"
 
 
 class Canceled(Exception):
@@ -65,6 +63,8 @@ class Job:
     rejected: int
     links_created: int
     links_reused: int
+    output_bytes: int
+    rejects_bytes: int
     error: str | None
     created_at: datetime
     updated_at: datetime
@@ -116,7 +116,8 @@ def create(
             # Pushing implies firing; without a push target, webhooks fire only when asked.
             "fire_webhooks": fire_webhooks if fire_webhooks is not None else push_webhook_id is not None,
             "rows_done": 0, "rows_read": 0, "succeeded": 0, "rejected": 0, "links_created": 0, "links_reused": 0,
-            "error": None, "created_at": now, "updated_at": now, "finished_at": None,
+            "output_bytes": 0, "rejects_bytes": 0, "error": None, "created_at": now, "updated_at": now,
+            "finished_at": None,
         },
     )  # fmt: skip
     return require(conn, str(job_id))
@@ -152,8 +153,9 @@ def _set(conn: Connection, job_id: int, **values: Any) -> None:
 
 
 def _apply(conn: Connection, job_id: int, program: Program, rows: list[Row], rejects: list[Reject], upto: int,
-           consumed: int) -> None:  # fmt: skip
-    """One chunk and the job's new position, in one transaction."""
+           consumed: int, lengths: tuple[int, int]) -> tuple[bytes, bytes]:  # fmt: skip
+    """One chunk and the job's new position, in one transaction; returns the chunk's lines for the
+    output and rejects files, whose new lengths (after `lengths`) are committed with it."""
     status = conn.execute(select(batch_jobs.c.status).where(batch_jobs.c.id == job_id).with_for_update()).scalar()
     if status != "in_progress":
         raise Canceled
@@ -161,10 +163,13 @@ def _apply(conn: Connection, job_id: int, program: Program, rows: list[Row], rej
     assert job is not None
     linked, refused = bulk.process(conn, program, rows, push_webhook_id=job.push_webhook_id,
                                    fire_webhooks=job.fire_webhooks)  # fmt: skip
+    output, rejected = files.render(rows, linked, rejects + refused)
     created = sum(1 for link in linked.values() if link.created)
     _set(conn, job_id, rows_done=upto, rows_read=job.rows_read + consumed, succeeded=job.succeeded + len(linked),
          rejected=job.rejected + len(rejects) + len(refused), links_created=job.links_created + created,
-         links_reused=job.links_reused + len(linked) - created)  # fmt: skip
+         links_reused=job.links_reused + len(linked) - created, output_bytes=lengths[0] + len(output),
+         rejects_bytes=lengths[1] + len(rejected))  # fmt: skip
+    return output, rejected
 
 
 def _start(conn: Connection, job_id: int) -> tuple[Job, Program]:
@@ -184,6 +189,7 @@ Progress = Callable[[Job], None]
 async def run(db: Database, job_id: int, progress: Progress | None = None, chunk: int = CHUNK) -> Job:
     """Process the job from where it stands to the end, then write its files. Returns the final job."""
     job, program = await db.run(_start, job_id)
+    parts = files.PartFiles(job.output_path, job.rejects_path, (job.output_bytes, job.rejects_bytes))
     judge = Judge()
     rows: list[Row] = []
     rejects: list[Reject] = []
@@ -201,18 +207,22 @@ async def run(db: Database, job_id: int, progress: Progress | None = None, chunk
             elif verdict is not None:
                 rows.append(verdict)
             if len(rows) >= chunk:
-                await db.run(_apply, job_id, program, rows, rejects, number, consumed)
+                parts.append(*await db.run(_apply, job_id, program, rows, rejects, number, consumed, parts.lengths))
                 rows, rejects, consumed = [], [], 0
                 if progress is not None:
                     progress(await db.run(require, str(job_id)))
         if rows or rejects or consumed:
-            await db.run(_apply, job_id, program, rows, rejects, number, consumed)
-        del judge  # its identity set is as large as the file; writing the results builds another
-        await write_files(db, job_id)
+            parts.append(*await db.run(_apply, job_id, program, rows, rejects, number, consumed, parts.lengths))
+        del judge  # its identity set is as large as the file; a rebuild of the results makes another
+        if parts.intact:
+            parts.finish()
+        else:
+            await write_files(db, job_id)
         await db.run(lambda conn: _set(conn, job_id, status="done", finished_at=clock.now()))
     except Canceled:
-        pass
+        parts.discard()
     except Exception as exc:
+        parts.discard()
         why = f"{type(exc).__name__}: {exc}"[:1000]
         await db.run(lambda conn: _set(conn, job_id, status="failed", error=why, finished_at=clock.now()))
         raise
@@ -244,8 +254,8 @@ async def write_files(db: Database, job_id: int, lookup_chunk: int = 1000) -> No
         rej_tmp.open("w", newline="", encoding="utf-8") as rej_file,
     ):
         output, rejected = csv.writer(out_file, lineterminator="\n"), csv.writer(rej_file, lineterminator="\n")
-        output.writerow(OUTPUT_HEADER)
-        rejected.writerow(REJECTS_HEADER)
+        output.writerow(files.OUTPUT_HEADER)
+        rejected.writerow(files.REJECTS_HEADER)
         pending: list[Row] = []
 
         async def flush() -> None:
@@ -253,9 +263,9 @@ async def write_files(db: Database, job_id: int, lookup_chunk: int = 1000) -> No
             for row in pending:
                 hit = found.get(row.identity)
                 if hit is None:
-                    rejected.writerow([row.number, TAKEN, row.email or "", row.partner_user_id or ""])
+                    rejected.writerow(files.reject_line(bulk.taken(row)))
                 else:
-                    output.writerow([row.email or "", row.partner_user_id or "", hit[0], hit[1], hit[2]])
+                    output.writerow(files.link_line(row, *hit))
             pending.clear()
 
         for number, record in enumerate(records(Path(job.input_path), job.input_format), start=1):
@@ -265,8 +275,7 @@ async def write_files(db: Database, job_id: int, lookup_chunk: int = 1000) -> No
             if isinstance(verdict, Reject):
                 if pending:
                     await flush()  # keep the files in input order
-                rejected.writerow([verdict.number, verdict.reason, verdict.raw.get("email", ""),
-                                   verdict.raw.get("partner_user_id", "")])  # fmt: skip
+                rejected.writerow(files.reject_line(verdict))
                 continue
             pending.append(verdict)
             if len(pending) >= lookup_chunk:

@@ -8,12 +8,12 @@ Generated codes come from the OS CSPRNG over a lowercase alphabet without look-a
 from __future__ import annotations
 
 import re
-import secrets
 import unicodedata
 from functools import cache
 from importlib import resources
 
 from sharelinks.http.errors import ApiError
+from sharelinks.ids import random_bytes
 
 ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 RANDOM_LENGTH = 8
@@ -66,19 +66,26 @@ def _readings(code: str) -> set[str]:
     return forms | {_SEPARATORS.sub("", f) for f in forms}
 
 
-def profane_word(code: str) -> str | None:
+@cache
+def _matchers() -> tuple[frozenset[str], tuple[str, ...], re.Pattern[str] | None]:
+    """The blocklist as quick tests: a set to intersect, a tuple for startswith/endswith, one regex."""
     whole, edges, anywhere = _blocklist()
+    pattern = re.compile("|".join(map(re.escape, anywhere))) if anywhere else None
+    return whole, edges, pattern
+
+
+def profane_word(code: str) -> str | None:
+    whole, edges, anywhere = _matchers()
     for reading in _readings(code):
         segments = {reading, *_SEPARATORS.split(reading)}
-        for word in whole:
-            if word in segments:
-                return word
-        for word in edges:
-            if reading.startswith(word) or reading.endswith(word):
-                return word
-        for word in anywhere:
-            if word in reading:
-                return word
+        found = segments & whole
+        if found:
+            return min(found)
+        if reading.startswith(edges) or reading.endswith(edges):
+            return next(w for w in edges if reading.startswith(w) or reading.endswith(w))
+        hit = anywhere.search(reading) if anywhere is not None else None
+        if hit is not None:
+            return hit.group()
     return None
 
 
@@ -106,9 +113,11 @@ def check_explicit(code: str) -> str:
     return code
 
 
+_RESERVED_INSIDE = re.compile("|".join(re.escape(w) for w in sorted(RESERVED_WORDS) if len(w) > 1))
+
+
 def _acceptable_generated(code: str) -> bool:
-    lowered = code.lower()
-    if any(len(w) > 1 and w in lowered for w in RESERVED_WORDS):
+    if _RESERVED_INSIDE.search(code.lower()):
         return False
     return reserved_word(code) is None and profane_word(code) is None
 
@@ -120,7 +129,7 @@ def _random_symbols(length: int) -> str:
     """`length` uniform alphabet symbols from one CSPRNG read (rejection sampling, no modulo bias)."""
     symbols: list[str] = []
     while len(symbols) < length:
-        for byte in secrets.token_bytes(length * 2):
+        for byte in random_bytes(length * 2):
             if byte < _UNBIASED_LIMIT:
                 symbols.append(ALPHABET[byte % len(ALPHABET)])
                 if len(symbols) == length:
