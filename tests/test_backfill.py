@@ -17,10 +17,13 @@ from typing import Any
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from sharelinks.backfill import service
 from sharelinks.backfill.models import batch_jobs
+from sharelinks.backfill.rows import DigestSet
 from sharelinks.db.database import Database
 from sharelinks.persons.models import persons
 from sharelinks.shareables.models import shareables
@@ -273,3 +276,12 @@ def test_result_files_after_a_stop_between_commit_and_write(
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
     assert (tmp_path / "a.rejects.csv").read_bytes() == (tmp_path / "b.rejects.csv").read_bytes()
     assert len(rows_of(tmp_path / "a.csv")) == 53 and not part.exists()
+
+
+@given(st.lists(st.integers(min_value=1, max_value=2**64 - 1), max_size=3000))
+def test_digest_set_answers_as_a_set_does(digests: list[int]) -> None:
+    compact, reference = DigestSet(), set()
+    for digest in digests:  # enough members to grow it several times
+        assert compact.add(digest) == (digest not in reference)
+        reference.add(digest)
+    assert not any(compact.add(d) for d in reference)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,11 +90,42 @@ def count_records(path: Path) -> int:
     return count
 
 
-class Judge:
-    """Validates rows and remembers identities seen in this file (8-byte digests: ~40 MB per million)."""
+class DigestSet:
+    """A set of 64-bit digests in one flat array (open addressing, at most half full): 16 bytes a
+    member at most, where a Python set of ints takes about 90. A million identities fit in 16 MB,
+    which leaves a backfill's memory to SQLite's page cache."""
 
     def __init__(self) -> None:
-        self._seen: set[int] = set()
+        self._slots = array("Q", bytes(8 * 1024))
+        self._count = 0
+
+    def add(self, digest: int) -> bool:
+        """Adds `digest`; False if it was there already."""
+        digest = digest or 1  # 0 marks an empty slot
+        slots, mask = self._slots, len(self._slots) - 1
+        index = digest & mask
+        while (held := slots[index]) != 0:
+            if held == digest:
+                return False
+            index = (index + 1) & mask
+        slots[index] = digest
+        self._count += 1
+        if self._count * 2 > len(slots):
+            self._grow()
+        return True
+
+    def _grow(self) -> None:
+        old, self._slots, self._count = self._slots, array("Q", bytes(16 * len(self._slots))), 0
+        for digest in old:
+            if digest:
+                self.add(digest)
+
+
+class Judge:
+    """Validates rows and remembers identities seen in this file (as 8-byte digests)."""
+
+    def __init__(self) -> None:
+        self._seen = DigestSet()
 
     def judge(self, number: int, record: dict[str, str] | str | None) -> Row | Reject | None:
         if record is None:
@@ -105,11 +137,10 @@ class Judge:
         except ApiError as error:
             return Reject(number, f"{error.code}: {error.message}", record)
         digest = int.from_bytes(hashlib.blake2b(row.identity.encode(), digest_size=8).digest(), "big")
-        if digest in self._seen:
+        if not self._seen.add(digest):
             return Reject(
                 number, "duplicate_in_file: this email or partner_user_id appears earlier in the file", record
             )
-        self._seen.add(digest)
         return row
 
     def _parse(self, number: int, record: dict[str, str]) -> Row:
