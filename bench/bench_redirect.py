@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import argparse
 import random
+import re
 import secrets
 import tempfile
 import time
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -76,6 +78,13 @@ def prepare(url: str, count: int) -> list[str]:
     return codes
 
 
+def dropped_clicks(base: str) -> float:
+    """Clicks the server dropped because its buffer was full (the writer fell behind), from /metrics."""
+    text = urllib.request.urlopen(base + "/metrics", timeout=5).read().decode()
+    found = re.search(r'^sharelinks_clicks_total\{kind="dropped"\} (\S+)$', text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
 def lua(codes_file: Path, cycle: int | None) -> str:
     """Request /{code} for the codes in the file: cycling over the first `cycle`, or each once."""
     limit = f"if #codes >= {cycle} then break end" if cycle else ""
@@ -118,6 +127,7 @@ def main() -> None:
             if cold.requests > len(codes) - 1000:
                 print("note: the cold run wrapped around its codes; raise --links")
             time.sleep(2)  # the last clicks are flushed every second
+            dropped = dropped_clicks(base)
         db = Database(url)
         recorded = db.call(lambda conn: conn.execute(select(func.count()).select_from(clicks)).scalar())
         db.dispose()
@@ -127,7 +137,8 @@ def main() -> None:
         rows,
         {warm.name: ">= 0.5 of nginx, p99 <= 5 ms"},
     )
-    print(f"clicks recorded: {recorded:,} of {warm.requests + cold.requests:,} redirects measured (plus warm-up)")
+    print(f"clicks recorded: {recorded:,} of {warm.requests + cold.requests:,} redirects measured (plus warm-up); "
+          f"dropped with the buffer full: {dropped:,.0f}")  # fmt: skip
 
 
 if __name__ == "__main__":

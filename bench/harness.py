@@ -83,8 +83,11 @@ def server(args: list[str], env: dict[str, str], health_url: str) -> Iterator[su
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
-            if proc.returncode not in (0, -15, None):
+            log.seek(0)
+            if os.environ.get("BENCH_SERVER_LOG"):  # keep the whole server log for a look afterwards
+                Path(os.environ["BENCH_SERVER_LOG"]).write_bytes(log.read())
                 log.seek(0)
+            if proc.returncode not in (0, -15, None):
                 sys.stderr.write(log.read().decode(errors="replace")[-3000:])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -19,6 +20,7 @@ from sharelinks import clock
 from sharelinks.app import create_app
 from sharelinks.config import Settings
 from sharelinks.db.database import Database
+from sharelinks.links.clicks import FLUSH_AT, SLICE, ClickRecorder
 from sharelinks.links.models import clicks
 from sharelinks.testing.server import live_server
 from tests.conftest import make_program
@@ -255,3 +257,19 @@ def test_stats_by_day_json_and_csv(links: httpx.Client, auth: dict, db: Database
     assert len(links.get(f"/v6/shareables/{code}/stats", headers=auth, params={"since": since}).json()["by_day"]) == 1
     assert_error(links.get("/v6/shareables/nosuch/stats", headers=auth), 404, "shareable_not_found")
     assert_error(links.get(f"/v6/shareables/{code}/stats?since=yesterday", headers=auth), 400, "invalid_parameter")
+
+
+def test_stopping_during_a_flush_loses_no_click(db: Database) -> None:
+    total = FLUSH_AT + 3 * SLICE + 7
+
+    async def scenario() -> None:
+        recorder = ClickRecorder(db, interval=3600)
+        recorder.start()
+        for i in range(total):  # reaching FLUSH_AT wakes the flusher
+            recorder.add((clock.now(), None, f"c{i}", None, None, "198.51.100.1", BROWSER, None, False))
+        while recorder._buffer:  # taken by the flush: it is under way, slices written beside the loop
+            await asyncio.sleep(0)
+        await recorder.stop()
+
+    asyncio.run(scenario())
+    assert len(stored_clicks(db)) == total

@@ -75,6 +75,22 @@ def _copy(cursor: Any, table: str, columns: tuple[str, ...], rows: Sequence[tupl
             copy.write_row(row)
 
 
+def execute_values(conn: Connection, template: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Run `template` (static SQL from the caller, with one `{values}` slot) with multi-row VALUES
+    for `rows`: one statement per chunk, not one per row. On SQLite that also means the sqlite3
+    module drops the GIL once per chunk, where executemany did it per row."""
+    if not rows:
+        return
+    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    width = len(rows[0])
+    group = f"({', '.join(marker for _ in range(width))})"
+    per_statement = min(_SQLITE_VARIABLES // width, 1000)
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        sql = template.format(values=", ".join(group for _ in chunk))
+        conn.exec_driver_sql(sql, tuple(chain.from_iterable(chunk)))
+
+
 def _sqlite_timestamp(value: datetime) -> str:
     # What UTCDateTime and SQLAlchemy's SQLite DATETIME store: naive UTC, always with microseconds
     # ("2026-11-27 13:37:13.498372", the first 26 characters of an aware UTC isoformat).

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from sharelinks import clock
-from sharelinks.db.upsert import insert_or_ignore
+from sharelinks.db.upsert import insert, insert_or_ignore
 from sharelinks.events import reactions
 from sharelinks.events.models import events
 from sharelinks.http.body import Fields
@@ -24,7 +24,6 @@ from sharelinks.persons import service as persons
 from sharelinks.persons.service import Person
 
 EVENT_NAME_MAX = 255
-_INSERT = events.insert()
 CONVERSION_ID_MAX = 38
 
 
@@ -155,7 +154,7 @@ def record(conn: Connection, intake: EventIntake) -> RecordedEvent:
         "data": intake.data,
     }
     if intake.conversion_id is None:
-        conn.execute(_INSERT, values)
+        insert(conn, events, values)
     elif not insert_or_ignore(conn, events, values):
         existing = conn.execute(
             select(events.c.id, events.c.person_id, events.c.event_time).where(

@@ -4,9 +4,11 @@ Everything costly happens at flush time, off the redirect: bot detection, IP has
 repeat window, counters and the daily rollup. A flush runs every `interval` seconds or at 2,000
 buffered clicks, and once more at shutdown; what a `kill -9` can lose is the last interval.
 The buffer is bounded: when full, clicks are dropped and counted rather than slow the redirect.
-A flush prepares and writes slices of 500 clicks, each slice one transaction (its rows, counters and
-rollup together) written beside the event loop (`Database.run_aside`), so redirects keep flowing
-while thousands of clicks are stored. Rows go to the driver as tuples (db.rows).
+A flush prepares slices of 250 clicks on the loop, giving it back between them, and writes up to
+5,000 in one transaction (their rows, counters and rollup together) beside the event loop
+(`Database.run_aside`), so redirects keep flowing while thousands of clicks are stored; the fewer
+transactions, the fewer times the writing thread must win the GIL back from a busy loop. Rows go
+to the driver as tuples (db.rows).
 """
 
 from __future__ import annotations
@@ -23,19 +25,18 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import prometheus_client
-from sqlalchemy import Connection, bindparam, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection
 
 from sharelinks.db.database import Database
-from sharelinks.db.rows import insert_tuples, timestamp
+from sharelinks.db.rows import execute_values, insert_tuples, timestamp
 from sharelinks.links.bots import is_bot
-from sharelinks.links.models import click_daily, clicks
+from sharelinks.links.models import clicks
 from sharelinks.observability.metrics import REGISTRY
-from sharelinks.shareables.models import shareables
 
 log = logging.getLogger("sharelinks.links")
 FLUSH_AT = 2000
 SLICE = 250
+WRITE_MAX = 5000
 BUFFER_MAX = 100_000
 REPEAT_WINDOW_SECONDS = 3600.0
 UA_MAX = 512
@@ -94,28 +95,20 @@ class Visitors:
         return True
 
 
+# Counters and the daily rollup as one statement per slice each (multi-row VALUES; SQLite names
+# their columns column1, column2, … as PostgreSQL does). executemany ran one statement per link,
+# and beside a busy event loop every one of them waited for the GIL.
 _COUNTERS = (
-    update(shareables)
-    .where(shareables.c.id == bindparam("sid"))
-    .values(
-        clicks=shareables.c.clicks + bindparam("n_clicks"),
-        unique_visitors=shareables.c.unique_visitors + bindparam("n_unique"),
-        qr_scans=shareables.c.qr_scans + bindparam("n_qr"),
-    )
+    "UPDATE shareables SET clicks = shareables.clicks + v.column2, "
+    "unique_visitors = shareables.unique_visitors + v.column3, qr_scans = shareables.qr_scans + v.column4 "
+    "FROM (VALUES {values}) AS v WHERE shareables.id = v.column1"
 )
-
-
-def _daily_upsert(dialect: str) -> Any:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(click_daily)
-    return statement.on_conflict_do_update(
-        index_elements=[click_daily.c.shareable_id, click_daily.c.day],
-        set_={
-            "clicks": click_daily.c.clicks + statement.excluded.clicks,
-            "unique_visitors": click_daily.c.unique_visitors + statement.excluded.unique_visitors,
-            "qr_scans": click_daily.c.qr_scans + statement.excluded.qr_scans,
-        },
-    )
+_DAILY = (
+    "INSERT INTO click_daily (shareable_id, day, program_id, clicks, unique_visitors, qr_scans) VALUES {values} "
+    "ON CONFLICT (shareable_id, day) DO UPDATE SET clicks = click_daily.clicks + excluded.clicks, "
+    "unique_visitors = click_daily.unique_visitors + excluded.unique_visitors, "
+    "qr_scans = click_daily.qr_scans + excluded.qr_scans"
+)
 
 
 _CLICK_COLUMNS = tuple(column.name for column in clicks.columns if column.name != "id")  # the database numbers
@@ -130,16 +123,13 @@ def write(conn: Connection, rows: list[tuple[Any, ...]], tallies: dict[tuple[int
         totals[0] += tally.clicks
         totals[1] += tally.unique_visitors
         totals[2] += tally.qr_scans
-    counters = [{"sid": sid, "n_clicks": c, "n_unique": u, "n_qr": q} for sid, (c, u, q) in per_link.items()]
-    if counters:
-        conn.execute(_COUNTERS, counters)
+    execute_values(conn, _COUNTERS, [(sid, c, u, q) for sid, (c, u, q) in per_link.items()])
+    sqlite = conn.dialect.name == "sqlite"
     daily = [
-        {"shareable_id": sid, "day": day, "program_id": t.program_id, "clicks": t.clicks,
-         "unique_visitors": t.unique_visitors, "qr_scans": t.qr_scans}
+        (sid, day.isoformat() if sqlite else day, t.program_id, t.clicks, t.unique_visitors, t.qr_scans)
         for (sid, day), t in tallies.items()
-    ]  # fmt: skip
-    if daily:
-        conn.execute(_daily_upsert(conn.dialect.name), daily)
+    ]
+    execute_values(conn, _DAILY, daily)
 
 
 class ClickRecorder:
@@ -151,6 +141,7 @@ class ClickRecorder:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._flushing = asyncio.Lock()
+        self._stopping = False
 
     def add(self, click: RawClick) -> None:
         """The only call on the redirect path: an append."""
@@ -165,12 +156,16 @@ class ClickRecorder:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="click-recorder")
 
     async def stop(self) -> None:
+        """Let the flush under way finish (cancelling it would drop the clicks it holds), then write the rest."""
         if self._task is not None:
-            self._task.cancel()
+            self._stopping = True
+            self._wake.set()
+            await self._task
+            self._task = None
         await self.flush()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
             self._wake.clear()
@@ -180,13 +175,16 @@ class ClickRecorder:
                 log.exception("writing clicks failed; they are kept for the next flush")
 
     async def flush(self) -> int:
-        """Write what is buffered, a slice per transaction: the loop is never held for long."""
+        """Write what is buffered: prepared a slice at a time on the loop (giving it back between
+        slices), written beside it up to WRITE_MAX clicks per transaction."""
         async with self._flushing:
             batch, self._buffer = self._buffer, []
             stamp = timestamp(self.db.engine.dialect.name)
-            for start in range(0, len(batch), SLICE):
+            for start in range(0, len(batch), WRITE_MAX):
                 prepared = Prepared(stamp)
-                self._prepare(batch[start : start + SLICE], prepared)
+                for offset in range(start, min(start + WRITE_MAX, len(batch)), SLICE):
+                    self._prepare(batch[offset : offset + SLICE], prepared)
+                    await asyncio.sleep(0)  # redirects go on between slices
                 try:
                     await self.db.run_aside(write, prepared.rows, prepared.tallies)
                 except Exception:
