@@ -120,6 +120,8 @@ class LinkHandler:
         elif program is not None and len(path) > 1:
             rest = path[1:]
         else:
+            if program is None and host:
+                self.targets.unknown_host()
             return None
         code, _, tail = rest.partition("/")
         if tail in ("qr.png", "qr.svg"):

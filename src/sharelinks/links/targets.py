@@ -21,6 +21,9 @@ from sharelinks.shareables.models import shareables
 
 POSITIVE_TTL = 300.0
 NEGATIVE_TTL = 5.0
+# A Host that names no program reloads the domains, at most this often: on SQLite no notification
+# comes from another process (`sharelinks program create` beside a running server).
+UNKNOWN_HOST_RELOAD = 1.0
 MAX_CODES = 200_000
 
 
@@ -88,6 +91,11 @@ class Targets:
 
     def domains_fresh(self) -> bool:
         return time.monotonic() - self._domains_loaded_at <= POSITIVE_TTL
+
+    def unknown_host(self) -> None:
+        """A request named a host no program has: reload the domains soon, in case one does now."""
+        if time.monotonic() - self._domains_loaded_at > UNKNOWN_HOST_RELOAD:
+            self._domains_loaded_at = -1e9
 
     async def refresh_domains(self) -> dict[str, ProgramTarget]:
         if not self.domains_fresh():
