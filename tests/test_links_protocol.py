@@ -20,6 +20,7 @@ from sharelinks.app import create_app
 from sharelinks.config import Settings
 from sharelinks.db.database import Database
 from sharelinks.links.models import clicks
+from sharelinks.links.protocol import MAX_AHEAD
 from sharelinks.testing.server import live_server
 from tests.conftest import make_program
 from tests.helpers import wait_until
@@ -179,3 +180,15 @@ def test_a_trusted_proxy_names_the_visitor_and_the_scheme(server: str, codes: li
 
     first, again, other, direct = wait_until(lambda: len(hashes()) == 4 and hashes())
     assert first == again and len({first, other, direct}) == 3
+
+
+def test_a_long_pipeline_behind_a_lookup_is_read_in_turn(server: str, codes: list[str]) -> None:
+    # A cold code (a database lookup), then well over MAX_AHEAD bytes of requests sent at once: reading
+    # pauses while the lookup waits, and every request is still answered, in order.
+    burst = get(f"/{codes[2]}") + b"".join(get(f"/{codes[i % 2]}") for i in range(2000))
+    assert len(burst) > 2 * MAX_AHEAD
+    with connect(server) as sock:
+        sock.sendall(burst)
+        replies = read_replies(sock, 2001)
+    assert replies[0].headers["location"].endswith(codes[2])
+    assert all(r.headers["location"].endswith(codes[i % 2]) for i, r in enumerate(replies[1:]))

@@ -33,6 +33,10 @@ _TARGET = re.compile(rb"/[!-~]*").fullmatch
 UNAVAILABLE = Answer(503, [(b"content-length", b"0")])
 _METHODS = {b"GET": "GET", b"HEAD": "HEAD"}
 _VERSIONS = (b"HTTP/1.1", b"HTTP/1.0")
+# Headers that make a request more than a plain GET: uvicorn's parser deals with those.
+_NOT_PLAIN = frozenset((b"content-length", b"transfer-encoding", b"upgrade", b"expect"))
+# Bytes a client may send ahead while one of its requests waits on the database; then we stop reading.
+MAX_AHEAD = 65536
 _HOSTS: dict[bytes, str] = {}  # Host header → host name: a handful of program domains make nearly all
 
 
@@ -41,10 +45,6 @@ def _host(value: bytes) -> str:
         _HOSTS.clear()
     name = _HOSTS[value] = host_name(value)
     return name
-
-
-# Headers that make a request more than a plain GET: uvicorn's parser deals with those.
-_NOT_PLAIN = frozenset((b"content-length", b"transfer-encoding", b"upgrade", b"expect"))
 
 
 class LinkProtocol(asyncio.Protocol):
@@ -78,6 +78,7 @@ class LinkProtocol(asyncio.Protocol):
         self.last_seen = 0.0
         self.idle_timer: asyncio.TimerHandle | None = None
         self.pending: asyncio.Task[None] | None = None
+        self.write_paused = False
         self._defaults: list[tuple[bytes, bytes]] | None = None
         self._defaults_wire = b""
         self.proxies = ProxyHeadersMiddleware(None, config.forwarded_allow_ips).trusted_hosts  # type: ignore[arg-type]
@@ -105,12 +106,21 @@ class LinkProtocol(asyncio.Protocol):
             self.transport.close()
 
     def pause_writing(self) -> None:
-        assert self.transport is not None
-        self.transport.pause_reading()  # a client that does not read its answers gets no more
+        self.write_paused = True  # a client that does not read its answers gets no more
+        self._pace()
 
     def resume_writing(self) -> None:
-        assert self.transport is not None
-        self.transport.resume_reading()
+        self.write_paused = False
+        self._pace()
+
+    def _pace(self) -> None:
+        """Read only while the client reads its answers and is not far ahead of a waiting one."""
+        if self.transport is None or self.transport.is_closing():
+            return
+        if self.write_paused or (self.waiting and len(self.buffer) > MAX_AHEAD):
+            self.transport.pause_reading()
+        else:
+            self.transport.resume_reading()
 
     def _idle_check(self) -> None:
         """Keep-alive timeout without a timer per request: one timer, re-armed for what is left."""
@@ -128,6 +138,8 @@ class LinkProtocol(asyncio.Protocol):
         self.last_seen = self.loop.time()
         if not self.waiting:
             self._serve()
+        elif len(self.buffer) > MAX_AHEAD:
+            self._pace()
 
     def _serve(self) -> None:
         handler = self.handler
@@ -161,6 +173,7 @@ class LinkProtocol(asyncio.Protocol):
             self.waiting = False
             self.pending = None
             if self.transport is not None and not self.transport.is_closing():
+                self._pace()
                 self._serve()
 
         self.pending = self.loop.create_task(then_serve())  # held: the loop keeps only a weak reference
