@@ -34,7 +34,15 @@ BACKGROUND_AUTOCHECKPOINT_PAGES = 50_000
 CHECKPOINT_INTERVAL_SECONDS = 1.0
 
 
+# RETURNING (3.35) and UPDATE … FROM (3.33) carry the many-row writes (db.rows, db.upsert).
+SQLITE_MINIMUM = (3, 35)
+
+
 def _sqlite_engine(url: str, autocheckpoint: int | None, mmap_bytes: int, cache_mib: int) -> Engine:
+    if sqlite3.sqlite_version_info < SQLITE_MINIMUM:
+        raise RuntimeError(
+            f"SQLite {'.'.join(map(str, SQLITE_MINIMUM))} or newer is needed; this Python has {sqlite3.sqlite_version}"
+        )
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")
