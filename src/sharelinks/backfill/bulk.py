@@ -22,7 +22,7 @@ from sharelinks.backfill.rows import Reject, Row
 from sharelinks.db.rows import insert_returning, select_in, timestamp
 from sharelinks.ids import new_id
 from sharelinks.persons.models import persons
-from sharelinks.programs.service import Program
+from sharelinks.programs.service import Program, link_for
 from sharelinks.shareables import codes
 from sharelinks.shareables.models import shareables
 from sharelinks.webhooks import payload
@@ -210,7 +210,7 @@ class _Link:
 
     @property
     def link(self) -> str:
-        return f"https://{self.domain}/{self.code}"
+        return link_for(self.domain, self.code)
 
 
 def _enqueue(conn: Connection, program: Program, person: PersonRow, link: LinkRow, push_webhook_id: int | None) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from sharelinks.backfill.bulk import Linked
 from sharelinks.backfill.rows import Reject, Row
+from sharelinks.programs.service import link_for
 
 OUTPUT_HEADER = ["email", "partner_user_id", "person_id", "code", "share_link"]
 REJECTS_HEADER = ["row", "reason", "email", "partner_user_id"]
@@ -33,8 +34,8 @@ def _csv(lines: Sequence[Sequence[object]]) -> bytes:
 HEADERS = (_csv([OUTPUT_HEADER]), _csv([REJECTS_HEADER]))
 
 
-def link_line(row: Row, person_id: int, code: str, link: str) -> list[object]:
-    return [row.email or "", row.partner_user_id or "", person_id, code, link]
+def link_line(row: Row, person_id: int, domain: str, code: str) -> list[object]:
+    return [row.email or "", row.partner_user_id or "", person_id, code, link_for(domain, code)]
 
 
 def reject_line(reject: Reject) -> list[object]:
@@ -44,7 +45,7 @@ def reject_line(reject: Reject) -> list[object]:
 def render(rows: list[Row], linked: dict[int, Linked], rejects: list[Reject]) -> tuple[bytes, bytes]:
     """A chunk's lines for the output and the rejects file, each in input order."""
     links = [
-        link_line(row, hit.person_id, hit.code, f"https://{hit.domain}/{hit.code}")
+        link_line(row, hit.person_id, hit.domain, hit.code)
         for row in rows
         if (hit := linked.get(row.number)) is not None
     ]

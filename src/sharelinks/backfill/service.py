@@ -233,11 +233,11 @@ async def run(db: Database, job_id: int, progress: Progress | None = None, chunk
 
 
 def _lookup(conn: Connection, program_label: str, rows: list[Row]) -> dict[str, tuple[int, str, str]]:
-    """identity → (person_id, code, link) for rows already processed."""
+    """identity → (person_id, domain, code) for rows already processed."""
     people = bulk.person_rows(conn, rows)
     links = bulk.links_of(conn, [p.id for p in people.values()], program_label)
     return {
-        identity: (person.id, links[person.id].code, f"https://{links[person.id].domain}/{links[person.id].code}")
+        identity: (person.id, links[person.id].domain, links[person.id].code)
         for identity, person in people.items()
         if person.id in links
     }

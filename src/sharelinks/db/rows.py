@@ -13,7 +13,6 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from functools import lru_cache
 from itertools import chain
 from typing import Any
 
@@ -24,28 +23,42 @@ from sqlalchemy.exc import DBAPIError
 _SQLITE_VARIABLES = 32_766 if sqlite3.sqlite_version_info >= (3, 32) else 999
 
 
-@lru_cache(maxsize=64)
-def _insert(table: Table, columns: tuple[str, ...], marker: str, rows: int = 1, tail: str = "") -> str:
+def _insert(table: Table, columns: tuple[str, ...], tail: str = "") -> str:
+    """An INSERT with a `{values}` slot for `_many`."""
     assert all(name in table.columns for name in columns)
-    values = f"({', '.join(marker for _ in columns)})"
-    return f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES {', '.join(values for _ in range(rows))} {tail}"
+    return f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES {{values}} {tail}"
+
+
+def _many(
+    conn: Connection, template: str, rows: Sequence[tuple[Any, ...]], *, cap: int = 1000, returns: bool = False
+) -> list[Any]:
+    """`template` run with multi-row VALUES in its `{values}` slot, at most `cap` rows a statement and
+    within SQLite's parameter limit; the rows the statements return, when they return any."""
+    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    width = len(rows[0]) if rows else 1
+    group = f"({', '.join(marker for _ in range(width))})"
+    per_statement = min(_SQLITE_VARIABLES // width, cap)
+    found: list[Any] = []
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        result = conn.exec_driver_sql(template.format(values=", ".join(group for _ in chunk)),
+                                      tuple(chain.from_iterable(chunk)))  # fmt: skip
+        if returns:
+            found.extend(result.all())
+    return found
 
 
 def insert_tuples(conn: Connection, table: Table, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]) -> None:
     if not rows:
         return
     if conn.dialect.name != "sqlite":
-        with _driver_errors(conn, f"COPY {table.name}"), _cursor(conn) as cursor:
+        with driver_errors(conn, f"COPY {table.name}"), _cursor(conn) as cursor:
             _copy(cursor, table.name, columns, rows)
         return
     # On SQLite, many rows per statement: one sqlite3_step, so the sqlite3 module lets go of the GIL
     # once per statement. executemany does it per row, and a thread writing beside a busy event loop
     # then waited for the GIL on every row.
-    per_statement = min(_SQLITE_VARIABLES // len(columns), 1000)
-    for start in range(0, len(rows), per_statement):
-        chunk = rows[start : start + per_statement]
-        flat = tuple(chain.from_iterable(chunk))
-        conn.exec_driver_sql(_insert(table, columns, "?", len(chunk)), flat)
+    _many(conn, _insert(table, columns), rows)
 
 
 @contextmanager
@@ -58,13 +71,13 @@ def _cursor(conn: Connection) -> Iterator[Any]:
 
 
 @contextmanager
-def _driver_errors(conn: Connection, statement: str) -> Iterator[None]:
+def driver_errors(conn: Connection, statement: str, params: Any = None) -> Iterator[None]:
     """Errors of direct driver calls as SQLAlchemy raises them (IntegrityError and the rest)."""
     dbapi = conn.dialect.loaded_dbapi
     try:
         yield
     except dbapi.Error as exc:
-        raise DBAPIError.instance(statement, None, exc, dbapi.Error) from exc
+        raise DBAPIError.instance(statement, params, exc, dbapi.Error) from exc
 
 
 def _copy(cursor: Any, table: str, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]) -> None:
@@ -79,16 +92,7 @@ def execute_values(conn: Connection, template: str, rows: Sequence[tuple[Any, ..
     """Run `template` (static SQL from the caller, with one `{values}` slot) with multi-row VALUES
     for `rows`: one statement per chunk, not one per row. On SQLite that also means the sqlite3
     module drops the GIL once per chunk, where executemany did it per row."""
-    if not rows:
-        return
-    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    width = len(rows[0])
-    group = f"({', '.join(marker for _ in range(width))})"
-    per_statement = min(_SQLITE_VARIABLES // width, 1000)
-    for start in range(0, len(rows), per_statement):
-        chunk = rows[start : start + per_statement]
-        sql = template.format(values=", ".join(group for _ in chunk))
-        conn.exec_driver_sql(sql, tuple(chain.from_iterable(chunk)))
+    _many(conn, template, rows)
 
 
 def _sqlite_timestamp(value: datetime) -> str:
@@ -127,7 +131,7 @@ def insert_returning(
     tail = f"{on_conflict} RETURNING {', '.join(returning)}"
     if conn.dialect.name != "sqlite":
         stage, names = f"staging_{table.name}", ", ".join(columns)
-        with _driver_errors(conn, f"INSERT INTO {table.name}"), _cursor(conn) as cursor:
+        with driver_errors(conn, f"INSERT INTO {table.name}"), _cursor(conn) as cursor:
             # Emptied at every commit; created once per connection (again if its transaction rolled back).
             cursor.execute(
                 f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
@@ -136,13 +140,7 @@ def insert_returning(
             _copy(cursor, stage, columns, rows)
             cursor.execute(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} {tail}")
             return list(cursor.fetchall())
-    per_statement = min(_SQLITE_VARIABLES // len(columns), 5000)
-    found: list[tuple[Any, ...]] = []
-    for start in range(0, len(rows), per_statement):
-        chunk = rows[start : start + per_statement]
-        statement = _insert(table, columns, "?", len(chunk), tail)
-        found.extend(conn.exec_driver_sql(statement, tuple(chain.from_iterable(chunk))).all())
-    return found
+    return _many(conn, _insert(table, columns, tail), rows, cap=5000, returns=True)
 
 
 def select_in(

@@ -17,7 +17,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Table
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
+
+from sharelinks.db.rows import driver_errors
 
 Processor = Callable[[Any], Any] | None
 
@@ -36,11 +37,8 @@ def _execute(conn: Connection, table: Table, values: dict[str, Any], tail: str) 
     )
     driver = conn.connection.driver_connection
     assert driver is not None
-    dbapi = conn.dialect.loaded_dbapi
-    try:
+    with driver_errors(conn, sql, params):
         return driver.execute(sql, params)
-    except dbapi.Error as exc:
-        raise DBAPIError.instance(sql, params, exc, dbapi.Error) from exc
 
 
 def insert_or_ignore(conn: Connection, table: Table, values: dict[str, Any]) -> bool:

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, bindparam, select
 from sharelinks.db import changes
 from sharelinks.db.database import Database
 from sharelinks.programs.models import program_domains, programs
+from sharelinks.programs.service import link_for
 from sharelinks.shareables.models import shareables
 
 POSITIVE_TTL = 300.0
@@ -45,7 +46,7 @@ class LinkTarget:
 
     @property
     def link(self) -> str:
-        return f"https://{self.domain}/{self.code}"
+        return link_for(self.domain, self.code)
 
 
 _PROGRAM_COLUMNS = (programs.c.id, programs.c.destination_url, programs.c.fallback_url, programs.c.advocate_param)
