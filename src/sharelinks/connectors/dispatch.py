@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sharelinks import clock
@@ -132,10 +133,7 @@ class ConnectorDispatcher:
         result = await self._request(connector, credentials, call.method, call.url, headers, call.body)
         verdict = vendor.classify(result.status, result.headers, result.body, items, options)
         await self._status(connector, verdict)
-        body = call.body[:BODY_KEPT] + (b"..." if len(call.body) > BODY_KEPT else b"")
-        for index, (job_webhook, message) in enumerate(jobs):
-            outcome, retry_in, why = self._outcome(verdict, index, job_webhook, message, result)
-            self.worker.finish(message, job_webhook, headers, body, result, outcome, retry_in, started_at, why)
+        self._settle(jobs, verdict, headers, call.body, result, started_at)
 
     async def _send_bulk(self, connector: Connector, credentials: dict[str, str], batch: list[Job]) -> None:
         """Start a vendor bulk job, poll it to the end, then settle every message from its report."""
@@ -170,9 +168,13 @@ class ConnectorDispatcher:
                 failed = vendor.bulk_failures(report.body, items, options) if report.ok else {}
             verdict = Verdict(verdict.kind, verdict.message, failed, verdict.retry_after)
         await self._status(connector, verdict)
-        headers = {**auth, **start.headers}
-        body = start.body[:BODY_KEPT] + (b"..." if len(start.body) > BODY_KEPT else b"")
-        for index, (job_webhook, message) in enumerate(batch):
+        self._settle(batch, verdict, {**auth, **start.headers}, start.body, result, started_at)
+
+    def _settle(self, jobs: list[Job], verdict: Verdict, headers: dict[str, str], sent: bytes, result: Result,
+                started_at: datetime) -> None:  # fmt: skip
+        """Record the attempt of every message in a vendor call and move each on, per the verdict."""
+        body = sent[:BODY_KEPT] + (b"..." if len(sent) > BODY_KEPT else b"")
+        for index, (job_webhook, message) in enumerate(jobs):
             outcome, retry_in, why = self._outcome(verdict, index, job_webhook, message, result)
             self.worker.finish(message, job_webhook, headers, body, result, outcome, retry_in, started_at, why)
 
