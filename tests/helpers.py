@@ -1,8 +1,24 @@
-"""Assertions shared by the tests."""
+"""Assertions and helpers shared by the tests."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
+
+from tests.conftest import TEST_MASTER_KEY
+
+
+def run_cli(
+    database_url: str, *args: str, stdin: str | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`sharelinks *args` as a real subprocess against the database at `database_url`."""
+    env = {**os.environ, "SHARELINKS_DATABASE_URL": database_url, "COLUMNS": "250",
+           "SHARELINKS_SECRET_KEY": TEST_MASTER_KEY, "SHARELINKS_WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8"}  # fmt: skip
+    return subprocess.run([sys.executable, "-m", "sharelinks", *args], env=env, capture_output=True, text=True,
+                          timeout=300, check=False, input=stdin, cwd=cwd)  # fmt: skip
 
 
 def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:

@@ -30,14 +30,7 @@ from sharelinks.shareables.models import shareables
 from sharelinks.testing import vendors
 from sharelinks.testing.vendors import FakeVendors
 from tests.conftest import TEST_MASTER_KEY, make_program
-from tests.helpers import assert_error, wait_until
-
-
-def sharelinks(db: Database, *args: str, stdin: bytes | None = None, cwd: Path | None = None) -> Any:
-    env = {**os.environ, "SHARELINKS_DATABASE_URL": db.url, "SHARELINKS_SECRET_KEY": TEST_MASTER_KEY,
-           "COLUMNS": "200"}  # fmt: skip
-    return subprocess.run([sys.executable, "-m", "sharelinks", *args], env=env, capture_output=True, timeout=300,
-                          input=stdin, cwd=cwd, check=False)  # fmt: skip
+from tests.helpers import assert_error, run_cli, wait_until
 
 
 def rows_of(path: Path) -> list[dict[str, str]]:
@@ -76,8 +69,8 @@ def test_every_bad_row_class_is_rejected_and_the_rest_linked(
     source = tmp_path / "customers.csv"
     source.write_bytes(MESSY.encode())
     out = tmp_path / "links.csv"
-    done = sharelinks(db, "backfill", str(source), "--program", "refer-a-friend", "--out", str(out))
-    assert done.returncode == 0, done.stderr.decode()
+    done = run_cli(db.url, "backfill", str(source), "--program", "refer-a-friend", "--out", str(out))
+    assert done.returncode == 0, done.stderr
     links = rows_of(out)
     assert [r["email"] for r in links] == ["alex@example.com", "sam@example.com", ""]
     assert [r["partner_user_id"] for r in links] == ["USER-1", "USER-2", "USER-9"]
@@ -91,7 +84,7 @@ def test_every_bad_row_class_is_rejected_and_the_rest_linked(
         7: "partner_user_id_taken",
         10: "data_too_long",
     }
-    summary = done.stdout.decode()
+    summary = done.stdout
     assert "succeeded 3" in summary and "rejected 6" in summary
     sam = prepared.get("/v2/persons", headers=_auth(prepared, db), params={"email": "sam@example.com"}).json()[0]
     assert sam["first_name"] == "Sam, Jr."
@@ -111,19 +104,19 @@ def test_rerun_is_byte_identical_and_reuses_every_link(prepared: TestClient, db:
     source = tmp_path / "customers.jsonl"
     lines = [orjson.dumps({"email": f"p{i}@example.com", "first_name": f"P{i}", "tier": i % 3}) for i in range(500)]
     source.write_bytes(b"\n".join(lines) + b"\n{not json}\n")
-    first = sharelinks(db, "backfill", str(source), "--program", "refer-a-friend", "--out", str(tmp_path / "a.csv"))
-    second = sharelinks(db, "backfill", str(source), "--program", "refer-a-friend", "--out", str(tmp_path / "b.csv"))
+    first = run_cli(db.url, "backfill", str(source), "--program", "refer-a-friend", "--out", str(tmp_path / "a.csv"))
+    second = run_cli(db.url, "backfill", str(source), "--program", "refer-a-friend", "--out", str(tmp_path / "b.csv"))
     assert first.returncode == 0 and second.returncode == 0, second.stderr
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
     assert (tmp_path / "a.rejects.csv").read_bytes() == (tmp_path / "b.rejects.csv").read_bytes()
-    assert "500 new links" in first.stdout.decode() and "500 reused" in second.stdout.decode()
+    assert "500 new links" in first.stdout and "500 reused" in second.stdout
     assert count(db, shareables) == 500
     assert rows_of(tmp_path / "a.rejects.csv")[0]["reason"] == "not a JSON object"
 
 
 def test_stdin(prepared: TestClient, db: Database, tmp_path: Path) -> None:
-    done = sharelinks(db, "backfill", "-", "--program", "refer-a-friend", "--out", str(tmp_path / "o.csv"),
-                      stdin=b"email\nstdin@example.com\n", cwd=tmp_path)  # fmt: skip
+    done = run_cli(db.url, "backfill", "-", "--program", "refer-a-friend", "--out", str(tmp_path / "o.csv"),
+                      stdin="email\nstdin@example.com\n", cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert rows_of(tmp_path / "o.csv")[0]["email"] == "stdin@example.com"
 
@@ -153,7 +146,7 @@ def test_resume_after_kill_9(prepared: TestClient, db: Database, tmp_path: Path)
     stopped_at = progress()
     assert 0 < stopped_at < ROWS and not out.exists()
     job_id = db.call(lambda conn: conn.execute(select(batch_jobs.c.id)).scalar())
-    resumed = sharelinks(db, "backfill", "--resume", str(job_id))
+    resumed = run_cli(db.url, "backfill", "--resume", str(job_id))
     assert resumed.returncode == 0, resumed.stderr
     links = rows_of(out)
     assert [r["email"] for r in links] == [f"k{i}@example.com" for i in range(ROWS)]
@@ -168,7 +161,7 @@ def test_hundred_thousand_rows(prepared: TestClient, db: Database, tmp_path: Pat
     source = tmp_path / "100k.csv"
     source.write_text("email,partner_user_id\n" + "".join(f"c{i}@example.com,C{i}\n" for i in range(100_000)))
     started = time.monotonic()
-    done = sharelinks(db, "backfill", str(source), "--program", "refer-a-friend", "--out", str(tmp_path / "o.csv"))
+    done = run_cli(db.url, "backfill", str(source), "--program", "refer-a-friend", "--out", str(tmp_path / "o.csv"))
     assert done.returncode == 0, done.stderr
     assert sum(1 for _ in (tmp_path / "o.csv").open()) == 100_001
     assert count(db, shareables) == 100_000

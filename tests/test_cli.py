@@ -11,21 +11,8 @@ from fastapi.testclient import TestClient
 from sharelinks.db.database import Database
 from sharelinks.testing.receiver import Receiver
 from tests.conftest import TEST_MASTER_KEY
+from tests.helpers import run_cli as run
 from tests.helpers import wait_until
-
-
-def run(database_url: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SHARELINKS_DATABASE_URL": database_url, "COLUMNS": "250",
-           "SHARELINKS_SECRET_KEY": TEST_MASTER_KEY, "SHARELINKS_WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8"}  # fmt: skip
-    return subprocess.run(
-        [sys.executable, "-m", "sharelinks", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        input=stdin,
-    )
 
 
 def test_program_and_token_commands(db: Database, client: TestClient) -> None:

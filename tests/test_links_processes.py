@@ -24,8 +24,7 @@ from sharelinks.testing.server import free_port
 from sharelinks.tokens import service as tokens
 from sharelinks.tokens.scopes import Scope
 from tests.conftest import TEST_MASTER_KEY
-from tests.helpers import wait_until
-from tests.test_cli import run
+from tests.helpers import run_cli, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -99,7 +98,7 @@ def test_a_program_created_from_the_cli_serves_its_domain_at_once(db: Database, 
     with serve(database_url) as base:
         request = urllib.request.Request(f"{base}/health/live", headers={"Host": "share.yourbrand.com"})
         assert urllib.request.urlopen(request, timeout=5).status == 200  # no program has this domain yet
-        made = run(database_url, "program", "create", "--label", "refer-a-friend", "--domain",
+        made = run_cli(database_url, "program", "create", "--label", "refer-a-friend", "--domain",
                    "share.yourbrand.com", "--destination", "https://www.yourbrand.com/refer")  # fmt: skip
         assert made.returncode == 0, made.stderr
         program = db.call(programs.require_by_label, "refer-a-friend")
