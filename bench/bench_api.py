@@ -101,7 +101,7 @@ def bench_backend(backend: str, seconds: int, noop: Figure) -> list[tuple[Figure
         )
         try:
             # Enough persons that every request in the run creates a *new* link.
-            token, ids = prepare(url, n_persons=4000 * (seconds + 2))
+            token, ids = prepare(url, n_persons=8000 * (seconds + 2))
             ids_file = Path(tmp) / "ids.txt"
             ids_file.write_text("\n".join(map(str, ids)))
             port = free_port()

@@ -147,4 +147,5 @@ def test_reactions_run_in_the_event_transaction(
     dup = {"event_name": "converted", "data": {"email": "a@example.com", "conversion_id": "c1"}}
     client.post("/v5/events", headers=auth, json=dup)
     client.post("/v5/events", headers=auth, json=dup)
-    assert len(failing_reaction) == 3
+    # (the failed event may have been tried twice: together with others, then alone)
+    assert [e.name for e in failing_reaction if e.name == "converted"] == ["converted", "converted"]

@@ -35,6 +35,7 @@ from sharelinks.events.routes import router as events_router
 from sharelinks.extensions import service as extensions
 from sharelinks.extensions.routes import router as extensions_router
 from sharelinks.http.errors import ApiError, error_response, handle_api_error, handle_unexpected
+from sharelinks.http.fastlane import FastLane
 from sharelinks.keys.crypto import SecretBox
 from sharelinks.keys.routes import router as keys_router
 from sharelinks.links import routes as links_routes
@@ -70,6 +71,27 @@ async def _validation_error(_request: Request, exc: Exception) -> Response:
     errors: list[Any] = list(exc.errors())
     where = ".".join(str(p) for p in errors[0].get("loc", ())) if errors else "request"
     return error_response(ApiError("binding_error", field=where))
+
+
+# Routes are matched in order: the busiest first.
+ROUTERS = (
+    shareables_router,
+    events_router,
+    persons_router,
+    programs_router,
+    links_routes.support,
+    links_routes.admin,
+    links_routes.public,
+    extensions_router,
+    connectors_router,
+    backfill_routes.router,
+    webhooks_superuser_router,
+    webhooks_router,
+    keys_router,
+    tokens_router,
+    observability_router,
+    console_routes.router,
+)
 
 
 def build_api(context: AppContext) -> FastAPI:
@@ -111,25 +133,7 @@ def build_api(context: AppContext) -> FastAPI:
     api.add_exception_handler(HTTPException, _http_error)
     api.add_exception_handler(RequestValidationError, _validation_error)
     api.add_exception_handler(Exception, handle_unexpected)
-    # Routes are matched in order: the busiest first.
-    for router in (
-        shareables_router,
-        events_router,
-        persons_router,
-        programs_router,
-        links_routes.support,
-        links_routes.admin,
-        links_routes.public,
-        extensions_router,
-        connectors_router,
-        backfill_routes.router,
-        webhooks_superuser_router,
-        webhooks_router,
-        keys_router,
-        tokens_router,
-        observability_router,
-        console_routes.router,
-    ):
+    for router in ROUTERS:
         api.include_router(router)
     # Every console asset is served from here: no CDN, no build step.
     api.mount(
@@ -155,7 +159,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         access_log=AccessLog() if settings.access_log else None,
     )
     api = build_api(context)
-    observed = RequestObserver(api, access_log=context.access_log)
+    observed = RequestObserver(FastLane(api, api, ROUTERS), access_log=context.access_log)
     # Share links first: their hot path never enters the API stack.
     handler = LinkHandler(context.targets, context.clicks, cookie_days=settings.advocate_cookie_days)
     app = LinkRouter(observed, handler)

@@ -24,6 +24,7 @@ import anyio.to_thread
 from sqlalchemy import Connection, Engine, create_engine, event
 
 T = TypeVar("T")
+Item = TypeVar("Item")
 Job = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], "asyncio.Future[Any]"]
 Outcome = tuple[Any, BaseException | None]
 log = logging.getLogger("sharelinks.db")
@@ -95,6 +96,7 @@ class Database:
         self._shared: Connection | None = None
         self._lock = threading.RLock()
         self._batch: list[Job] = []
+        self._groups: dict[Callable[..., Any], _Group] = {}  # open groups of the batch not yet taken
         self._aside = asyncio.Lock()
         self._aside_running = False
         self._batches_running = 0
@@ -129,13 +131,47 @@ class Database:
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run `fn(conn, *args)` atomically from async code: all of its writes or none."""
+        return await self._submit(fn, args, kwargs)
+
+    def _submit(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> asyncio.Future[T]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._batch.append((fn, args, kwargs, future))
         if len(self._batch) == 1:
             # Runs after the tasks already ready in this iteration, so their work joins the batch.
             loop.call_soon(self._run_batch if self.is_sqlite else self._dispatch_pooled)
-        return await future
+        return future
+
+    async def run_together(
+        self,
+        together: Callable[[Connection, list[Item]], list[T | Passed]],
+        alone: Callable[[Connection, Item], T],
+        item: Item,
+    ) -> T:
+        """`alone(conn, item)`, but items of the same operation that wait for the same batch are
+        handed to `together(conn, items)` at once: set-based statements instead of a few per item.
+
+        `together` answers each item with its result, or with `PASSED` for an item it leaves to
+        `alone` (anything off its common path); it either handles an item completely or not at all,
+        so it never leaves an item half written. Passed items run after the group's transaction,
+        as if they had arrived a moment later. If `together` raises, every item of the group is
+        retried alone: one item's failure never becomes another's.
+        """
+        group = self._groups.get(together)
+        if group is None:
+            group = self._groups[together] = _Group(together)
+            group.outcomes = self._submit(group.run, (), {})
+        index = len(group.items)
+        group.items.append(item)
+        try:
+            # Shielded: a request that goes away must not cancel the others' shared unit.
+            outcome = (await asyncio.shield(group.outcomes))[index]
+        except Exception:
+            log.warning("a grouped unit of work failed; its items run alone", exc_info=True)
+            outcome = PASSED
+        if outcome is PASSED:
+            return await self.run(alone, item)
+        return outcome  # type: ignore[no-any-return]
 
     async def run_aside(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a long unit of work (thousands of rows) atomically, beside the event loop, not on it.
@@ -161,6 +197,7 @@ class Database:
         if not self._batch or self._batches_running >= self._max_batches:
             return  # a running batch dispatches what accumulated when it finishes
         batch, self._batch = self._batch, []
+        self._groups.clear()
         self._batches_running += 1
         asyncio.get_running_loop().create_task(self._run_pooled(batch))
 
@@ -194,6 +231,7 @@ class Database:
         if self._aside_running:
             return  # the connection is the aside unit's; it runs this batch when it is done
         batch, self._batch = self._batch, []
+        self._groups.clear()
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         try:
             with self.transaction() as conn:
@@ -228,6 +266,30 @@ class Database:
                 self._shared.close()
                 self._shared = None
         self.engine.dispose()
+
+
+class Passed:
+    """What a grouped unit answers for an item it leaves to the one-item path."""
+
+    def __repr__(self) -> str:
+        return "PASSED"
+
+
+PASSED = Passed()
+
+
+class _Group:
+    """Items of one operation collected for the same batch; closed when the batch is taken."""
+
+    def __init__(self, together: Callable[[Connection, list[Any]], list[Any]]) -> None:
+        self.together = together
+        self.items: list[Any] = []
+        self.outcomes: asyncio.Future[list[Any]]
+
+    def run(self, conn: Connection) -> list[Any]:
+        outcomes = self.together(conn, self.items)
+        assert len(outcomes) == len(self.items)
+        return outcomes
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:

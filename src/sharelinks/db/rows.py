@@ -140,6 +140,15 @@ def insert_returning(
             _copy(cursor, stage, columns, rows)
             cursor.execute(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} {tail}")
             return list(cursor.fetchall())
+    return values_returning(conn, table, columns, rows, tail=tail)
+
+
+def values_returning(
+    conn: Connection, table: Table, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]], *, tail: str
+) -> list[tuple[Any, ...]]:
+    """`INSERT … VALUES (…), (…) {tail}` on either database, `tail` (static SQL from the caller)
+    ending in RETURNING: for the tens of rows of a request batch, where COPY's extra statements
+    would cost more than they save."""
     return _many(conn, _insert(table, columns, tail), rows, cap=5000, returns=True)
 
 

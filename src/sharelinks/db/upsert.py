@@ -11,14 +11,14 @@ path (about a fifth of an event's time). Driver errors still arrive as SQLAlchem
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, Table
 from sqlalchemy.engine import Dialect
 
-from sharelinks.db.rows import driver_errors
+from sharelinks.db.rows import driver_errors, values_returning
 
 Processor = Callable[[Any], Any] | None
 
@@ -30,11 +30,15 @@ def _plan(dialect: Dialect, table: Table, names: tuple[str, ...], tail: str) -> 
     return sql, tuple(table.columns[name].type.bind_processor(dialect) for name in names)
 
 
-def _execute(conn: Connection, table: Table, values: dict[str, Any], tail: str) -> Any:
-    sql, processors = _plan(conn.dialect, table, tuple(values), tail)
-    params = tuple(
+def _processed(values: dict[str, Any], processors: tuple[Processor, ...]) -> tuple[Any, ...]:
+    return tuple(
         value if process is None else process(value) for value, process in zip(values.values(), processors, strict=True)
     )
+
+
+def _execute(conn: Connection, table: Table, values: dict[str, Any], tail: str) -> Any:
+    sql, processors = _plan(conn.dialect, table, tuple(values), tail)
+    params = _processed(values, processors)
     driver = conn.connection.driver_connection
     assert driver is not None
     with driver_errors(conn, sql, params):
@@ -51,3 +55,19 @@ def insert_or_ignore(conn: Connection, table: Table, values: dict[str, Any]) -> 
 def insert(conn: Connection, table: Table, values: dict[str, Any]) -> None:
     """Insert one row (a unique violation raises IntegrityError)."""
     _execute(conn, table, values, "")
+
+
+def insert_many_or_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> set[Any]:
+    """`insert_or_ignore` of many rows (all with the same columns) in as few statements as the
+    database allows; the primary keys of the rows inserted. A row that conflicts with an earlier
+    row of the same call is not inserted either, as if the rows were inserted one by one."""
+    if not rows:
+        return set()
+    key = next(iter(table.primary_key.columns)).name
+    names = tuple(rows[0])
+    _, processors = _plan(conn.dialect, table, names, "")
+    tuples = [_processed(row, processors) for row in rows]
+    return {
+        found[0]
+        for found in values_returning(conn, table, names, tuples, tail=f"ON CONFLICT DO NOTHING RETURNING {key}")
+    }

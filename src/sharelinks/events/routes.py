@@ -15,6 +15,7 @@ from sharelinks.http.auth import require
 from sharelinks.http.body import Fields, read_json
 from sharelinks.http.dates import request_zone
 from sharelinks.http.errors import ApiError
+from sharelinks.http.fastlane import hot
 from sharelinks.http.openapi import body_of
 from sharelinks.http.responses import JSON
 from sharelinks.observability import metrics
@@ -31,45 +32,52 @@ async def _intake(request: Request, event_name: str | None) -> EventIntake:
 
 async def _record(request: Request, event_name: str | None = None) -> RecordedEvent:
     intake = await _intake(request, event_name)
-    event = await ctx(request).db.run(service.record, intake)
+    event = await ctx(request).db.run_together(service.record_together, service.record, intake)
     metrics.EVENTS_RECEIVED.labels(outcome="duplicate" if event.duplicate else "recorded").inc()
     return event
 
 
 @router.post("/v5/events", openapi_extra=body_of(EventRequest))
+@hot
 async def submit_v5(request: Request) -> JSON:
     return JSON({"id": str((await _record(request)).id)})
 
 
 @router.post("/v5/events/{event_name}")
+@hot
 async def submit_named_v5(request: Request, event_name: str) -> JSON:
     return JSON({"id": str((await _record(request, event_name)).id)})
 
 
 @router.post("/v6/events", openapi_extra=body_of(EventRequest))
+@hot
 async def submit_v6(request: Request) -> JSON:
     event = await _record(request)
     return JSON({"event_id": str(event.id), "person_id": str(event.person.id)})
 
 
 @router.post("/v6/events/{event_name}")
+@hot
 async def submit_named_v6(request: Request, event_name: str) -> JSON:
     event = await _record(request, event_name)
     return JSON({"event_id": str(event.id), "person_id": str(event.person.id)})
 
 
 @router.post("/v6/async-events", openapi_extra=body_of(EventRequest))
+@hot
 async def submit_async(request: Request) -> JSON:
     # Recorded before we answer: "async" only promises the client less in the response.
     return JSON({"event_id": str((await _record(request)).id)})
 
 
 @router.post("/v6/async-events/{event_name}")
+@hot
 async def submit_named_async(request: Request, event_name: str) -> JSON:
     return JSON({"event_id": str((await _record(request, event_name)).id)})
 
 
 @router.post("/v5/batch-events", openapi_extra=body_of(EventRequest, array=True))
+@hot
 async def submit_batch(request: Request) -> JSON:
     app = ctx(request)
     items = await read_json(request, app.settings.max_batch_body_bytes)

@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from sharelinks import clock
-from sharelinks.db.upsert import insert, insert_or_ignore
+from sharelinks.db.database import PASSED, Passed
+from sharelinks.db.upsert import insert, insert_many_or_ignore, insert_or_ignore
 from sharelinks.events import reactions
 from sharelinks.events.models import events
 from sharelinks.http.body import Fields
@@ -175,6 +176,38 @@ def record(conn: Connection, intake: EventIntake) -> RecordedEvent:
     event = RecordedEvent(event_id, intake.name, person, created, event_time, intake.data, intake.labels, False)
     reactions.run_all(conn, event)
     return event
+
+
+def record_together(conn: Connection, intakes: list[EventIntake]) -> list[RecordedEvent | Passed]:
+    """`record` for events that arrived together: their new persons in one statement, the events in
+    another, then each event's reactions in arrival order.
+
+    Handled here: an event naming an email nobody has yet, recorded for the first time. Anything
+    else (a known person, a person_id, no email, a repeated conversion_id) is passed to `record`;
+    for a repeated conversion_id the person created here stays, as `record` would have created it.
+    """
+    outcomes: list[RecordedEvent | Passed] = [PASSED] * len(intakes)
+    lane = [i for i, intake in enumerate(intakes) if intake.person_id is None and intake.email is not None]
+    identities = [(x.email, x.partner_user_id, x.first_name, x.last_name) for x in (intakes[i] for i in lane)]
+    created = persons.create_for_events(conn, identities)  # type: ignore[arg-type]
+    now = clock.now()
+    rows: dict[int, dict[str, Any]] = {}
+    for index, person in zip(lane, created, strict=True):
+        if person is not None:
+            intake = intakes[index]
+            rows[index] = {"id": new_id(), "name": intake.name, "person_id": person.id,
+                           "event_time": intake.event_time or now, "received_at": now,
+                           "conversion_id": intake.conversion_id, "data": intake.data}  # fmt: skip
+            outcomes[index] = RecordedEvent(rows[index]["id"], intake.name, person, True, rows[index]["event_time"],
+                                            intake.data, intake.labels, False)  # fmt: skip
+    inserted = insert_many_or_ignore(conn, events, list(rows.values()))
+    for index, row in rows.items():
+        if row["id"] not in inserted:
+            outcomes[index] = PASSED
+    for outcome in outcomes:
+        if isinstance(outcome, RecordedEvent):
+            reactions.run_all(conn, outcome)
+    return outcomes
 
 
 def record_many(conn: Connection, intakes: list[EventIntake | ApiError]) -> list[RecordedEvent | ApiError]:

@@ -54,4 +54,11 @@ def require(scope: Scope) -> Callable[[Request], Awaitable[Principal]]:
         return principal
 
     dependency.__name__ = f"require_{scope.value.lower()}"
+    dependency.required_scope = scope  # type: ignore[attr-defined]  # for scope_check
     return dependency
+
+
+def scope_check(dependency: Callable[..., object]) -> Scope | None:
+    """The scope a dependency made by `require` checks; None for any other callable."""
+    scope = getattr(dependency, "required_scope", None)
+    return scope if isinstance(scope, Scope) else None

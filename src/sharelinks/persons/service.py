@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Row, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sharelinks import clock
-from sharelinks.db.upsert import insert_or_ignore
+from sharelinks.db.upsert import insert_many_or_ignore, insert_or_ignore
 from sharelinks.http.body import Fields
 from sharelinks.http.errors import ApiError
 from sharelinks.ids import new_id
@@ -318,6 +318,25 @@ def resolve_for_event(
     values = _insert_values(PersonFields(names))
     conn.execute(_INSERT, values)
     return _from_values(values), True
+
+
+def create_for_events(
+    conn: Connection, identities: list[tuple[str, str | None, str | None, str | None]]
+) -> list[Person | None]:
+    """Persons for events that each name an email, created in one statement: the new person, or
+    None where the email or partner_user_id is already someone's (or an earlier identity's here),
+    for `resolve_for_event` to sort out."""
+    rows = []
+    for email, partner_user_id, first_name, last_name in identities:
+        candidate = {
+            "email": email,
+            "partner_user_id": partner_user_id,
+            "first_name": first_name,
+            "last_name": last_name,
+        }
+        rows.append(_insert_values(PersonFields({k: v for k, v in candidate.items() if v})))
+    inserted = insert_many_or_ignore(conn, persons, rows)
+    return [_from_values(values) if values["id"] in inserted else None for values in rows]
 
 
 def _from_values(values: dict[str, Any]) -> Person:

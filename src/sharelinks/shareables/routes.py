@@ -13,6 +13,7 @@ from sharelinks.http.auth import require
 from sharelinks.http.body import Fields, read_json
 from sharelinks.http.dates import request_zone
 from sharelinks.http.errors import ApiError
+from sharelinks.http.fastlane import hot
 from sharelinks.http.openapi import body_of
 from sharelinks.http.paging import page_from
 from sharelinks.http.query import name_value_pairs
@@ -39,8 +40,8 @@ async def _create(request: Request, person_id: str) -> Shareable:
     app = ctx(request)
     pid = path_person_id(person_id)
     body = service.parse_create(Fields(await read_json(request, app.settings.max_body_bytes)))
-    shareable, created = await app.db.run(
-        service.create, pid, body, require_email=app.settings.require_email_for_shareables
+    shareable, created = await app.db.run_together(
+        service.create_together, service.create_alone, (pid, body, app.settings.require_email_for_shareables)
     )
     if created:
         metrics.LINKS_CREATED.labels(source="api").inc()
@@ -86,6 +87,7 @@ def _render(version: str, request: Request) -> Callable[[Shareable], dict[str, A
 
 
 @router.post("/v5/persons/{person_id}/shareables", dependencies=support, openapi_extra=body_of(ShareableRequest))
+@hot
 async def create_v5(request: Request, person_id: str) -> JSON:
     render = _render("v5", request)
     return JSON(render(await _create(request, person_id)))
@@ -117,6 +119,7 @@ async def update_v5(request: Request, person_id: str, code: str) -> JSON:
 
 
 @router.post("/v3/persons/{person_id}/shareables", dependencies=support, openapi_extra=body_of(ShareableRequest))
+@hot
 async def create_v3(request: Request, person_id: str) -> JSON:
     return JSON(v3_response(await _create(request, person_id)))
 

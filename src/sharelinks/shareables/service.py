@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -13,11 +14,13 @@ from sqlalchemy.exc import IntegrityError
 
 from sharelinks import clock
 from sharelinks.db import changes
-from sharelinks.db.upsert import insert_or_ignore
+from sharelinks.db.database import PASSED, Passed
+from sharelinks.db.upsert import insert_many_or_ignore, insert_or_ignore
 from sharelinks.http.body import Fields
 from sharelinks.http.errors import ApiError
 from sharelinks.ids import new_id
 from sharelinks.persons import service as persons
+from sharelinks.persons.models import persons as persons_table
 from sharelinks.persons.service import Person
 from sharelinks.programs import service as programs
 from sharelinks.programs.service import Program
@@ -239,36 +242,18 @@ def _insert(
 ) -> Shareable | None:
     """Insert, or return None when a unique constraint (code or person+key) already holds the spot."""
     now = clock.now()
-    shareable_id = new_id()
-    values = {
-        "id": shareable_id,
-        "person_id": person.id,
-        "program_id": program.id,
-        "key": key,
-        "label": label,
-        "code": code,
-        "code_key": code.lower(),
-        "domain": domain,
-        "content": content,
-        "data": data,
-        "created_at": now,
-        "updated_at": now,
-    }
-    if not insert_or_ignore(conn, shareables, values):
-        return None
-    return Shareable(
-        id=shareable_id,
-        person_id=person.id,
-        program_id=program.id,
-        key=key,
-        label=label,
-        code=code,
-        domain=domain,
-        content=content,
-        data=data,
-        created_at=now,
-        updated_at=now,
-    )
+    shareable = Shareable(id=new_id(), person_id=person.id, program_id=program.id, key=key, label=label, code=code,
+                          domain=domain, content=content, data=data, created_at=now, updated_at=now)  # fmt: skip
+    return shareable if insert_or_ignore(conn, shareables, _row(shareable)) else None
+
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(Shareable))
+
+
+def _row(shareable: Shareable) -> dict[str, Any]:
+    row = {name: getattr(shareable, name) for name in _FIELDS}
+    row["code_key"] = shareable.code.lower()
+    return row
 
 
 def _existing_for_key(existing: Shareable, code: str | None) -> Shareable:
@@ -364,6 +349,65 @@ def create(conn: Connection, person_id: int, request: CreateRequest, *, require_
         content=request.content,
         data=request.data,
     )
+
+
+CreateItem = tuple[int, CreateRequest, bool]  # person_id, request, require_email
+
+
+def create_alone(conn: Connection, item: CreateItem) -> tuple[Shareable, bool]:
+    person_id, request, require_email = item
+    return create(conn, person_id, request, require_email=require_email)
+
+
+def create_together(conn: Connection, items: list[CreateItem]) -> list[tuple[Shareable, bool] | Passed]:
+    """`create` for requests that arrived together: one read and one insert for all of them.
+
+    Handled here: a new link with a generated random code for a person who exists (with an email
+    when one is required) and has no link for that key yet. Everything else (a custom code, a
+    name-style program, an existing link, an error to report, a lost race) is passed to `create`.
+    """
+    outcomes: list[tuple[Shareable, bool] | Passed] = [PASSED] * len(items)
+    found = _persons_and_keys(conn, {person_id for person_id, _, _ in items})
+    rows: list[dict[str, Any]] = []
+    made: dict[int, tuple[int, Shareable]] = {}
+    for index, (person_id, request, require_email) in enumerate(items):
+        program = programs.cache.get(conn, request.label)
+        if request.code is not None or program is None or program.code_style != "random" or person_id not in found:
+            continue
+        email, keys = found[person_id]
+        key = request.key or program.label
+        if (require_email and not email) or key in keys:
+            continue
+        try:
+            domain = programs.choose_domain(program, request.program_url)
+        except ApiError:
+            continue
+        now = clock.now()
+        shareable = Shareable(id=new_id(), person_id=person_id, program_id=program.id, key=key, label=request.label,
+                              code=codes.random_code(), domain=domain, content=request.content, data=request.data,
+                              created_at=now, updated_at=now)  # fmt: skip
+        rows.append(_row(shareable))
+        made[shareable.id] = (index, shareable)
+    for shareable_id in insert_many_or_ignore(conn, shareables, rows):
+        index, shareable = made[shareable_id]
+        outcomes[index] = (shareable, True)
+    return outcomes
+
+
+def _persons_and_keys(conn: Connection, person_ids: set[int]) -> dict[int, tuple[str | None, set[str]]]:
+    """Each existing person's email and the keys of their links."""
+    p = persons_table
+    rows = conn.execute(
+        select(p.c.id, p.c.email, shareables.c.key)
+        .select_from(p.outerjoin(shareables, shareables.c.person_id == p.c.id))
+        .where(p.c.id.in_(person_ids))
+    )
+    found: dict[int, tuple[str | None, set[str]]] = {}
+    for person_id, email, key in rows:
+        keys = found.setdefault(person_id, (email, set()))[1]
+        if key is not None:
+            keys.add(key)
+    return found
 
 
 # ---- change ---------------------------------------------------------------------------------------

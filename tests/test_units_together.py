@@ -1,0 +1,142 @@
+"""Units of work run together (`Database.run_together`): one call for the items of a batch, and the
+same outcomes, item by item, as running each alone."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, func, select
+
+from sharelinks.db.database import PASSED, Database, Passed
+from sharelinks.events import service as events
+from sharelinks.events.models import events as events_table
+from sharelinks.events.service import EventIntake
+from sharelinks.http.errors import ApiError
+from sharelinks.persons.models import persons
+from sharelinks.shareables import service as shareables
+from sharelinks.shareables.models import shareables as shareables_table
+from sharelinks.shareables.service import CreateRequest
+
+Json = dict[str, Any]
+
+
+def count(db: Database, table: Any) -> int:
+    return db.call(lambda c: c.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+async def settled(*awaitables: Awaitable[Any]) -> list[Any]:
+    return await asyncio.gather(*awaitables, return_exceptions=True)
+
+
+def test_items_waiting_together_are_one_call_and_passed_ones_run_alone(db: Database) -> None:
+    calls: list[list[int]] = []
+
+    def together(conn: Connection, items: list[int]) -> list[int | Passed]:
+        calls.append(list(items))
+        return [item * 10 if item % 2 == 0 else PASSED for item in items]
+
+    def alone(conn: Connection, item: int) -> int:
+        return -item
+
+    results = asyncio.run(settled(*(db.run_together(together, alone, n) for n in range(8))))
+    assert results == [0, -1, 20, -3, 40, -5, 60, -7]
+    assert calls == [list(range(8))]
+
+
+def test_a_failing_group_runs_every_item_alone(db: Database) -> None:
+    def together(conn: Connection, items: list[int]) -> list[int]:
+        raise RuntimeError("one bad item spoils a set-based statement")
+
+    def alone(conn: Connection, item: int) -> int:
+        if item == 3:
+            raise ValueError("bad item")
+        return item
+
+    results = asyncio.run(settled(*(db.run_together(together, alone, n) for n in range(5))))
+    assert results[:3] == [0, 1, 2] and results[4] == 4
+    assert isinstance(results[3], ValueError)
+
+
+def test_a_request_that_goes_away_does_not_cancel_the_others(db: Database) -> None:
+    def together(conn: Connection, items: list[int]) -> list[int]:
+        return items
+
+    def alone(conn: Connection, item: int) -> int:
+        raise AssertionError("not expected alone")
+
+    async def main() -> list[Any]:
+        tasks = [asyncio.ensure_future(db.run_together(together, alone, n)) for n in range(4)]
+        await asyncio.sleep(0)  # every task has joined the group
+        tasks[0].cancel()
+        return await settled(*tasks)
+
+    results = asyncio.run(main())
+    assert isinstance(results[0], asyncio.CancelledError) and results[1:] == [1, 2, 3]
+
+
+def intake(email: str | None = None, **fields: Any) -> EventIntake:
+    return EventIntake(name=fields.pop("name", "converted"), event_time=None, data={}, email=email, **fields)
+
+
+def test_events_together_match_events_one_by_one(client: TestClient, auth: Json, db: Database) -> None:
+    known = client.post("/v2/persons", headers=auth, json={"email": "known@example.com"}).json()
+    batch = [
+        intake("new@example.com", first_name="Nea"),
+        intake("new@example.com"),  # the same new person again
+        intake("c1@example.com", conversion_id="c1"),
+        intake("c2@example.com", conversion_id="c1"),  # the same conversion again: acknowledged, not recorded
+        intake("known@example.com", first_name="Kay"),  # known person, a name to fill in
+        intake(person_id=int(known["id"])),
+        intake(partner_user_id="P-1"),
+        intake(person_id=42),  # no such person
+        intake("puid@example.com", partner_user_id="P-1"),
+        intake("other@example.com", partner_user_id="P-1"),  # the partner_user_id is taken: kept off the new person
+    ]
+    results = asyncio.run(settled(*(db.run_together(events.record_together, events.record, x) for x in batch)))
+    new, again, c1, c1_again, known_named, by_id, by_puid, missing, puid_first, puid_taken = results
+    assert new.person.id == again.person.id and new.person_created and new.person.first_name == "Nea"
+    assert c1_again.duplicate and c1_again.id == c1.id and c1_again.person.id == c1.person.id
+    assert known_named.person.id == by_id.person.id == int(known["id"]) and known_named.person.first_name == "Kay"
+    assert by_puid.person.partner_user_id == "P-1"
+    assert isinstance(missing, ApiError) and missing.code == "person_not_found"
+    # Items handled together are ordered before those passed on (any order is one that could have
+    # happened): puid@ took P-1 first, and the event naming only P-1 found that person.
+    assert by_puid.person.id == puid_first.person.id
+    assert puid_taken.person.partner_user_id is None and puid_taken.person.email == "other@example.com"
+    assert count(db, events_table) == 8  # all but the repeated conversion and the missing person
+    assert count(db, persons) == 6  # known, new, c1, c2, puid@ (P-1), other@
+
+
+@pytest.mark.usefixtures("program")
+def test_links_together_match_links_one_by_one(client: TestClient, auth: Json, db: Database) -> None:
+    ids = [
+        int(client.post("/v2/persons", headers=auth, json={"email": f"p{i}@example.com"}).json()["id"])
+        for i in range(3)
+    ]
+    nameless = int(client.post("/v2/persons", headers=auth, json={"partner_user_id": "no-email"}).json()["id"])
+    plain = CreateRequest(label="refer-a-friend")
+    batch = [
+        (ids[0], plain, True),
+        (ids[0], plain, True),  # the same person and key again: the same link
+        (ids[1], CreateRequest(label="refer-a-friend", key="vip"), True),
+        (ids[1], CreateRequest(label="refer-a-friend", code="custom-one"), True),
+        (ids[2], CreateRequest(label="refer-a-friend", program_url="https://refer.yourbrand.com/x"), True),
+        (ids[2], CreateRequest(label="no-such-program"), True),
+        (nameless, plain, True),
+        (nameless, plain, False),
+        (42, plain, True),
+    ]
+    results = asyncio.run(
+        settled(*(db.run_together(shareables.create_together, shareables.create_alone, x) for x in batch))
+    )
+    (first, made), (again, made_again), (vip, _), (custom, _), (other_domain, _) = results[:5]
+    assert made and not made_again and again.code == first.code
+    assert vip.key == "vip" and custom.code == "custom-one" and other_domain.domain == "refer.yourbrand.com"
+    codes = [getattr(error, "code", None) for error in (results[5], results[6], results[8])]
+    assert codes == ["invalid_program", "person_not_rewardable", "person_not_found"]
+    assert results[7][0].person_id == nameless
+    assert count(db, shareables_table) == 5
