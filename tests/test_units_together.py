@@ -4,12 +4,14 @@ same outcomes, item by item, as running each alone."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, func, select
+from sqlalchemy.exc import DBAPIError
 
 from sharelinks.db.database import PASSED, Database, Passed
 from sharelinks.events import service as events
@@ -17,6 +19,7 @@ from sharelinks.events.models import events as events_table
 from sharelinks.events.service import EventIntake
 from sharelinks.http.errors import ApiError
 from sharelinks.persons.models import persons
+from sharelinks.persons.service import create_for_events
 from sharelinks.shareables import service as shareables
 from sharelinks.shareables.models import shareables as shareables_table
 from sharelinks.shareables.service import CreateRequest
@@ -45,6 +48,34 @@ def test_items_waiting_together_are_one_call_and_passed_ones_run_alone(db: Datab
     results = asyncio.run(settled(*(db.run_together(together, alone, n) for n in range(8))))
     assert results == [0, -1, 20, -3, 40, -5, 60, -7]
     assert calls == [list(range(8))]
+
+
+def test_items_arriving_while_a_group_is_in_the_database_form_the_next_group(db: Database) -> None:
+    if db.is_sqlite:
+        pytest.skip("on SQLite a group runs on the event loop: nothing arrives while it is in the database")
+    calls: list[list[int]] = []
+    release = threading.Event()
+
+    def together(conn: Connection, items: list[int]) -> list[int]:
+        calls.append(list(items))
+        release.wait(10)
+        return items
+
+    def alone(conn: Connection, item: int) -> int:
+        raise AssertionError("not expected alone")
+
+    async def main() -> list[Any]:
+        first = [asyncio.ensure_future(db.run_together(together, alone, n)) for n in range(3)]
+        while not calls:  # the first group is in the database (a worker thread), held there
+            await asyncio.sleep(0.01)
+        later = [asyncio.ensure_future(db.run_together(together, alone, n)) for n in range(3, 6)]
+        await asyncio.sleep(0.05)
+        assert len(calls) == 1  # the later items wait for the first group instead of a group each
+        release.set()
+        return await settled(*first, *later)
+
+    assert asyncio.run(main()) == list(range(6))
+    assert calls == [[0, 1, 2], [3, 4, 5]]
 
 
 def test_a_failing_group_runs_every_item_alone(db: Database) -> None:
@@ -140,3 +171,12 @@ def test_links_together_match_links_one_by_one(client: TestClient, auth: Json, d
     assert codes == ["invalid_program", "person_not_rewardable", "person_not_found"]
     assert results[7][0].person_id == nameless
     assert count(db, shareables_table) == 5
+
+
+def test_many_rows_are_checked_as_one_row_is(db: Database) -> None:
+    """On PostgreSQL rows travel as arrays: a value too long for its column is refused, not cut."""
+    if db.is_sqlite:
+        pytest.skip("SQLite does not enforce VARCHAR lengths")
+    with pytest.raises(DBAPIError, match="too long"):
+        db.call(create_for_events, [("long@example.com", None, "x" * 51, None)])
+    assert count(db, persons) == 0

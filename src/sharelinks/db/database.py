@@ -96,7 +96,9 @@ class Database:
         self._shared: Connection | None = None
         self._lock = threading.RLock()
         self._batch: list[Job] = []
-        self._groups: dict[Callable[..., Any], _Group] = {}  # open groups of the batch not yet taken
+        # Groups still taking items: launched ones until their batch is taken, and waiting ones.
+        self._groups: dict[Callable[..., Any], _Group] = {}
+        self._groups_running: set[Callable[..., Any]] = set()
         self._aside = asyncio.Lock()
         self._aside_running = False
         self._batches_running = 0
@@ -156,11 +158,16 @@ class Database:
         so it never leaves an item half written. Passed items run after the group's transaction,
         as if they had arrived a moment later. If `together` raises, every item of the group is
         retried alone: one item's failure never becomes another's.
+
+        One group of an operation is in the database at a time; the next collects every item that
+        arrives meanwhile (on PostgreSQL, where groups wait on the network, groups then grow with
+        the load instead of many small ones each paying a transaction's round trips).
         """
         group = self._groups.get(together)
         if group is None:
-            group = self._groups[together] = _Group(together)
-            group.outcomes = self._submit(group.run, (), {})
+            group = self._groups[together] = _Group(together, asyncio.get_running_loop())
+            if together not in self._groups_running:
+                self._launch(group)
         index = len(group.items)
         group.items.append(item)
         try:
@@ -172,6 +179,20 @@ class Database:
         if outcome is PASSED:
             return await self.run(alone, item)
         return outcome  # type: ignore[no-any-return]
+
+    def _launch(self, group: _Group) -> None:
+        self._groups_running.add(group.together)
+        group.launched = True
+
+        def finished(job: asyncio.Future[list[Any]]) -> None:
+            self._groups_running.discard(group.together)
+            error = asyncio.CancelledError() if job.cancelled() else job.exception()
+            _settle(group.outcomes, None if error else job.result(), error)
+            waiting = self._groups.get(group.together)
+            if waiting is not None and not waiting.launched:
+                self._launch(waiting)
+
+        self._submit(group.run, (), {}).add_done_callback(finished)
 
     async def run_aside(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a long unit of work (thousands of rows) atomically, beside the event loop, not on it.
@@ -193,11 +214,15 @@ class Database:
                 if self._batch:
                     asyncio.get_running_loop().call_soon(self._run_batch)
 
+    def _close_launched_groups(self) -> None:
+        """The batch being taken holds every launched group: they take no more items."""
+        self._groups = {fn: group for fn, group in self._groups.items() if not group.launched}
+
     def _dispatch_pooled(self) -> None:
         if not self._batch or self._batches_running >= self._max_batches:
             return  # a running batch dispatches what accumulated when it finishes
         batch, self._batch = self._batch, []
-        self._groups.clear()
+        self._close_launched_groups()
         self._batches_running += 1
         asyncio.get_running_loop().create_task(self._run_pooled(batch))
 
@@ -231,7 +256,7 @@ class Database:
         if self._aside_running:
             return  # the connection is the aside unit's; it runs this batch when it is done
         batch, self._batch = self._batch, []
-        self._groups.clear()
+        self._close_launched_groups()
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         try:
             with self.transaction() as conn:
@@ -279,12 +304,13 @@ PASSED = Passed()
 
 
 class _Group:
-    """Items of one operation collected for the same batch; closed when the batch is taken."""
+    """Items of one operation collected for one unit of work; closed when its batch is taken."""
 
-    def __init__(self, together: Callable[[Connection, list[Any]], list[Any]]) -> None:
+    def __init__(self, together: Callable[[Connection, list[Any]], list[Any]], loop: asyncio.AbstractEventLoop) -> None:
         self.together = together
         self.items: list[Any] = []
-        self.outcomes: asyncio.Future[list[Any]]
+        self.launched = False
+        self.outcomes: asyncio.Future[list[Any]] = loop.create_future()
 
     def run(self, conn: Connection) -> list[Any]:
         outcomes = self.together(conn, self.items)
