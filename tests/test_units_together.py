@@ -20,9 +20,12 @@ from sharelinks.events.service import EventIntake
 from sharelinks.http.errors import ApiError
 from sharelinks.persons.models import persons
 from sharelinks.persons.service import create_for_events
+from sharelinks.programs.service import link_for
 from sharelinks.shareables import service as shareables
 from sharelinks.shareables.models import shareables as shareables_table
 from sharelinks.shareables.service import CreateRequest
+from sharelinks.webhooks.models import webhook_messages
+from tests.helpers import create_webhook, enable_extension
 
 Json = dict[str, Any]
 
@@ -180,3 +183,26 @@ def test_many_rows_are_checked_as_one_row_is(db: Database) -> None:
     with pytest.raises(DBAPIError, match="too long"):
         db.call(create_for_events, [("long@example.com", None, "x" * 51, None)])
     assert count(db, persons) == 0
+
+
+@pytest.mark.usefixtures("program")
+def test_events_together_create_links_and_webhook_messages_as_one_by_one(
+    client: TestClient, auth: Json, db: Database
+) -> None:
+    enable_extension(client, auth)
+    enable_extension(client, auth)  # a second one for the same program and key: still one link a person
+    create_webhook(client, auth, "https://hooks.example.com/share-links")
+    client.post("/v2/persons", headers=auth, json={"email": "known@example.com"})
+    batch = [intake("a@example.com"), intake("b@example.com"), intake("known@example.com"),
+             intake("c@example.com", name="page_viewed")]  # fmt: skip
+    results = asyncio.run(settled(*(db.run_together(events.record_together, events.record, x) for x in batch)))
+    assert all(isinstance(r, events.RecordedEvent) for r in results)
+    t = shareables_table
+    rows = db.call(lambda c: c.execute(select(t.c.person_id, t.c.domain, t.c.code)).all())
+    links = {person_id: link_for(domain, code) for person_id, domain, code in rows}
+    messages = db.call(lambda c: [row.event for row in c.execute(select(webhook_messages.c.event))])
+    by_email = {m["email"]: m for m in messages}
+    assert sorted(by_email) == ["a@example.com", "b@example.com", "known@example.com"] and len(messages) == 3
+    for result in results[:3]:
+        assert by_email[result.person.email]["share_link"] == links[result.person.id]
+    assert len(links) == 3  # nothing for the event no extension listens to

@@ -145,7 +145,7 @@ def build_api(context: AppContext) -> FastAPI:
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> LinkRouter:
     settings = settings or Settings.from_env()
     # Events create share links (and their webhook messages) through the enabled extensions.
-    reactions.register(extensions.on_event)
+    reactions.register(extensions.on_event, together=extensions.on_events)
     db = database or Database(settings.database_url, background_checkpoints=True)
     context = AppContext(
         settings=settings,

@@ -180,7 +180,7 @@ def record(conn: Connection, intake: EventIntake) -> RecordedEvent:
 
 def record_together(conn: Connection, intakes: list[EventIntake]) -> list[RecordedEvent | Passed]:
     """`record` for events that arrived together: their new persons in one statement, the events in
-    another, then each event's reactions in arrival order.
+    another, then their reactions (`reactions.run_all_together`).
 
     Handled here: an event naming an email nobody has yet, recorded for the first time. Anything
     else (a known person, a person_id, no email, a repeated conversion_id) is passed to `record`;
@@ -204,9 +204,7 @@ def record_together(conn: Connection, intakes: list[EventIntake]) -> list[Record
     for index, row in rows.items():
         if row["id"] not in inserted:
             outcomes[index] = PASSED
-    for outcome in outcomes:
-        if isinstance(outcome, RecordedEvent):
-            reactions.run_all(conn, outcome)
+    reactions.run_all_together(conn, [outcome for outcome in outcomes if isinstance(outcome, RecordedEvent)])
     return outcomes
 
 

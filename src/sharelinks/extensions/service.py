@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,7 +24,9 @@ from sharelinks.ids import new_id
 from sharelinks.observability.metrics import LINKS_CREATED
 from sharelinks.programs import service as programs
 from sharelinks.programs.models import programs as programs_table
+from sharelinks.programs.service import Program
 from sharelinks.shareables import service as shareables
+from sharelinks.shareables.service import Shareable
 from sharelinks.webhooks import service as webhooks
 
 CREATE_SHARE_LINK_ON_EVENT = "CREATE_SHARE_LINK_ON_EVENT"
@@ -140,15 +143,48 @@ def _by_trigger(conn: Connection) -> dict[str, list[Extension]]:
     return found
 
 
-def on_event(conn: Connection, event: RecordedEvent) -> None:
-    """Create Share Link on Event: the person's link for the program, and its webhooks when new."""
+def _work(conn: Connection, event: RecordedEvent) -> Iterator[tuple[Extension, Program]]:
+    """The extensions `event` triggers, with their programs."""
     for extension in active.get(conn, "by_trigger", _by_trigger).get(event.name, ()):
         program = programs.cache.get(conn, extension.program_label)
-        if program is None or (event.labels and program.label not in event.labels):
-            continue
-        shareable, created = shareables.get_or_create(conn, person=event.person, program=program, key=extension.key)
-        if created:
-            LINKS_CREATED.labels("extension").inc()
-            webhooks.enqueue_share_link_created(
-                conn, event.person, shareable, program, cause=event.name, cause_time=event.event_time, data=event.data
-            )
+        if program is not None and not (event.labels and program.label not in event.labels):
+            yield extension, program
+
+
+def on_event(conn: Connection, event: RecordedEvent) -> None:
+    """Create Share Link on Event: the person's link for the program, and its webhooks when new."""
+    for extension, program in _work(conn, event):
+        _link_alone(conn, event, extension, program)
+
+
+def on_events(conn: Connection, events: list[RecordedEvent]) -> None:
+    """`on_event` for events about different persons: the links of persons created by these very
+    events (who have none yet) in one insert, their webhook messages in another; the rest alone."""
+    fresh: list[tuple[RecordedEvent, Extension, Program, Shareable]] = []
+    alone: list[tuple[RecordedEvent, Extension, Program]] = []
+    for event in events:
+        for extension, program in _work(conn, event):
+            if event.person_created and program.code_style == "random":
+                link = shareables.unsaved(event.person.id, program, extension.key or program.label)
+                fresh.append((event, extension, program, link))
+            else:
+                alone.append((event, extension, program))
+    created = {link.id for link in shareables.insert_many(conn, [link for *_, link in fresh])}
+    LINKS_CREATED.labels("extension").inc(len(created))
+    webhooks.enqueue_share_links_created(
+        conn, [(event, link, program) for event, _, program, link in fresh if link.id in created]
+    )
+    # Links left out (the same key twice, a code taken) go the one-event way too: an existing link
+    # is found and nothing more is sent, or another code is drawn.
+    alone += [(event, extension, program) for event, extension, program, link in fresh if link.id not in created]
+    for event, extension, program in alone:
+        _link_alone(conn, event, extension, program)
+
+
+def _link_alone(conn: Connection, event: RecordedEvent, extension: Extension, program: Program) -> None:
+    shareable, created = shareables.get_or_create(conn, person=event.person, program=program, key=extension.key)
+    if created:
+        LINKS_CREATED.labels("extension").inc()
+        webhooks.enqueue_share_link_created(
+            conn, event.person, shareable, program, cause=event.name, cause_time=event.event_time, data=event.data
+        )

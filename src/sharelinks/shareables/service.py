@@ -241,10 +241,34 @@ def _insert(
     data: dict[str, str],
 ) -> Shareable | None:
     """Insert, or return None when a unique constraint (code or person+key) already holds the spot."""
-    now = clock.now()
-    shareable = Shareable(id=new_id(), person_id=person.id, program_id=program.id, key=key, label=label, code=code,
-                          domain=domain, content=content, data=data, created_at=now, updated_at=now)  # fmt: skip
+    shareable = unsaved(person.id, program, key, label=label, code=code, domain=domain, content=content, data=data)
     return shareable if insert_or_ignore(conn, shareables, _row(shareable)) else None
+
+
+def unsaved(
+    person_id: int,
+    program: Program,
+    key: str,
+    *,
+    label: str | None = None,
+    code: str | None = None,
+    domain: str | None = None,
+    content: dict[str, str | None] | None = None,
+    data: dict[str, str] | None = None,
+) -> Shareable:
+    """A new link, not yet written: a random code unless one is given, the program's primary domain
+    unless another is."""
+    now = clock.now()
+    return Shareable(id=new_id(), person_id=person_id, program_id=program.id, key=key, label=label or program.label,
+                     code=code or codes.random_code(), domain=domain or program.primary_domain, content=content,
+                     data=data or {}, created_at=now, updated_at=now)  # fmt: skip
+
+
+def insert_many(conn: Connection, links: list[Shareable]) -> list[Shareable]:
+    """New links in one statement; those inserted. A link whose code or person and key is taken
+    (also by an earlier link of the list) is left out, for the one-link path to sort out."""
+    inserted = insert_many_or_ignore(conn, shareables, [_row(link) for link in links])
+    return [link for link in links if link.id in inserted]
 
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(Shareable))
@@ -368,8 +392,8 @@ def create_together(conn: Connection, items: list[CreateItem]) -> list[tuple[Sha
     """
     outcomes: list[tuple[Shareable, bool] | Passed] = [PASSED] * len(items)
     found = _persons_and_keys(conn, {person_id for person_id, _, _ in items})
-    rows: list[dict[str, Any]] = []
-    made: dict[int, tuple[int, Shareable]] = {}
+    made: dict[int, int] = {}  # link id -> index of its item
+    links: list[Shareable] = []
     for index, (person_id, request, require_email) in enumerate(items):
         program = programs.cache.get(conn, request.label)
         if request.code is not None or program is None or program.code_style != "random" or person_id not in found:
@@ -382,15 +406,12 @@ def create_together(conn: Connection, items: list[CreateItem]) -> list[tuple[Sha
             domain = programs.choose_domain(program, request.program_url)
         except ApiError:
             continue
-        now = clock.now()
-        shareable = Shareable(id=new_id(), person_id=person_id, program_id=program.id, key=key, label=request.label,
-                              code=codes.random_code(), domain=domain, content=request.content, data=request.data,
-                              created_at=now, updated_at=now)  # fmt: skip
-        rows.append(_row(shareable))
-        made[shareable.id] = (index, shareable)
-    for shareable_id in insert_many_or_ignore(conn, shareables, rows):
-        index, shareable = made[shareable_id]
-        outcomes[index] = (shareable, True)
+        link = unsaved(person_id, program, key, label=request.label, domain=domain, content=request.content,
+                       data=request.data)  # fmt: skip
+        links.append(link)
+        made[link.id] = index
+    for link in insert_many(conn, links):
+        outcomes[made[link.id]] = (link, True)
     return outcomes
 
 

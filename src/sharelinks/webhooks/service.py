@@ -15,7 +15,7 @@ from sqlalchemy import Connection, and_, delete, func, select, update
 from sharelinks import clock
 from sharelinks.cache import TtlCache
 from sharelinks.db.lookup import require_by_id
-from sharelinks.db.upsert import insert_or_ignore
+from sharelinks.db.upsert import insert_many_or_ignore, insert_or_ignore
 from sharelinks.delivery import wakeup
 from sharelinks.delivery.ssrf import NetworkPolicy
 from sharelinks.http.body import Fields
@@ -285,6 +285,11 @@ def _subscribed(conn: Connection, event_type: str) -> list[Webhook]:
     return subscribers.get(conn, event_type, load)
 
 
+def _targets(conn: Connection, event_type: str, program_id: int | None) -> list[Webhook]:
+    """The enabled webhooks an event of `event_type` about `program_id` goes to."""
+    return [w for w in _subscribed(conn, event_type) if w.program_id is None or w.program_id == program_id]
+
+
 _INSERT_MESSAGE = webhook_messages.insert()
 
 
@@ -311,9 +316,7 @@ def enqueue(
 ) -> int:
     """One message per enabled webhook subscribed to `event_type` (and to this program). Messages queued."""
     queued = 0
-    for webhook in _subscribed(conn, event_type):
-        if webhook.program_id is not None and webhook.program_id != program_id:
-            continue
+    for webhook in _targets(conn, event_type, program_id):
         values = message_values(webhook.id, event_type, event, dedupe_key)
         if dedupe_key is None:
             conn.execute(_INSERT_MESSAGE, values)
@@ -500,6 +503,20 @@ def share_link_event(
         "cause_event": cause,
         "data": {**person.data, **{k: v for k, v in data.items() if isinstance(v, str | int | float | bool)}},
     }
+
+
+def enqueue_share_links_created(conn: Connection, links: list[tuple[Any, Any, Any]]) -> int:
+    """`enqueue_share_link_created` for many new links (event, link, program) in one insert."""
+    rows = []
+    for event, shareable, program in links:
+        message = share_link_event(event.person, shareable, program, cause=event.name, cause_time=event.event_time,
+                                   data=event.data)  # fmt: skip
+        for webhook in _targets(conn, payload.SHARE_LINK_CREATED, program.id):
+            rows.append(message_values(webhook.id, payload.SHARE_LINK_CREATED, message, str(shareable.id)))
+    queued = len(insert_many_or_ignore(conn, webhook_messages, rows))
+    if queued:
+        wakeup.after_enqueue(conn)
+    return queued
 
 
 def enqueue_share_link_created(
