@@ -168,11 +168,16 @@ def values_returning(
 
 @lru_cache(maxsize=64)
 def _unnest_insert(dialect: Dialect, table: Table, columns: tuple[str, ...], tail: str) -> str:
-    # Arrays of each column's type without a length: a cast to varchar(n) would cut a longer value
-    # silently, where the insert's own assignment to the column refuses it.
-    types = [re.sub(r"\(\d+\)", "", table.columns[name].type.compile(dialect=dialect)) for name in columns]
-    arrays = ", ".join(f"%s::{type_}[]" for type_ in types)
+    arrays = _arrays(dialect, table, columns)
     return f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) {tail}"
+
+
+@lru_cache(maxsize=64)
+def _arrays(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> str:
+    """One array parameter per column, of the column's type without a length: a cast to varchar(n)
+    would cut a longer value silently, where the assignment to the column refuses it."""
+    types = [re.sub(r"\(\d+\)", "", table.columns[name].type.compile(dialect=dialect)) for name in columns]
+    return ", ".join(f"%s::{type_}[]" for type_ in types)
 
 
 def select_in(
@@ -196,3 +201,24 @@ def select_in(
         sql = f"{head}{where} AND {column} IN ({', '.join('?' for _ in chunk)})"
         found.extend(conn.exec_driver_sql(sql, (*params, *chunk)).all())
     return found
+
+
+def update_from(
+    conn: Connection, table: Table, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]], *, assignments: str,
+    where: str,
+) -> None:  # fmt: skip
+    """`UPDATE table SET {assignments} FROM (the rows) AS v WHERE {where}`: many rows' changes in one
+    statement. Each of `columns` is named for the table column whose type its values have; the
+    static SQL of `assignments` and `where` reads them as `v.<column>`."""
+    if not rows:
+        return
+    head = f"UPDATE {table.name} SET {assignments} FROM "
+    tail = f" WHERE {where}"
+    if conn.dialect.name == "sqlite":
+        # SQLite names VALUES columns column1, column2, …: a SELECT gives them the names used above.
+        named = ", ".join(f"column{i + 1} AS {name}" for i, name in enumerate(columns))
+        _many(conn, f"{head}(SELECT {named} FROM (VALUES {{values}})) AS v{tail}", rows)
+        return
+    sql = f"{head}unnest({_arrays(conn.dialect, table, columns)}) AS v({', '.join(columns)}){tail}"
+    with driver_errors(conn, sql), _cursor(conn) as cursor:
+        cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Table
 from sqlalchemy.engine import Dialect
 
-from sharelinks.db.rows import driver_errors, values_returning
+from sharelinks.db.rows import driver_errors, insert_tuples, update_from, values_returning
 
 Processor = Callable[[Any], Any] | None
 
@@ -64,10 +64,29 @@ def insert_many_or_ignore(conn: Connection, table: Table, rows: Sequence[dict[st
     if not rows:
         return set()
     key = next(iter(table.primary_key.columns)).name
+    names, tuples = _tuples(conn, table, rows)
+    returned = values_returning(conn, table, names, tuples, tail=f"ON CONFLICT DO NOTHING RETURNING {key}")
+    return {found[0] for found in returned}
+
+
+def _tuples(
+    conn: Connection, table: Table, rows: Sequence[dict[str, Any]]
+) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+    """Rows (all with the same columns) as the driver takes them: column names, value tuples."""
     names = tuple(rows[0])
     _, processors = _plan(conn.dialect, table, names, "")
-    tuples = [_processed(row, processors) for row in rows]
-    return {
-        found[0]
-        for found in values_returning(conn, table, names, tuples, tail=f"ON CONFLICT DO NOTHING RETURNING {key}")
-    }
+    return names, [_processed(row, processors) for row in rows]
+
+
+def insert_many(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert many rows (all with the same columns): multi-row statements on SQLite, COPY on PostgreSQL."""
+    if rows:
+        insert_tuples(conn, table, *_tuples(conn, table, rows))
+
+
+def update_many(
+    conn: Connection, table: Table, rows: Sequence[dict[str, Any]], *, assignments: str, where: str
+) -> None:
+    """`rows.update_from` with each row's values named for (and typed as) the table's columns."""
+    if rows:
+        update_from(conn, table, *_tuples(conn, table, rows), assignments=assignments, where=where)

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, or_, select, update
 
 from sharelinks import clock
-from sharelinks.db.metadata import UTCDateTime
+from sharelinks.db.upsert import insert_many, update_many
 from sharelinks.ids import new_id
 from sharelinks.webhooks.models import DUE_PREDICATE, webhook_attempts, webhook_messages
 
@@ -103,24 +103,13 @@ class Attempt:
     retry_in: float | None = None
 
 
-_INSERT_ATTEMPT = webhook_attempts.insert()
 # Only the holder of the claim moves the message on; a replay that arrived meanwhile wins.
-_MOVE_ON = (
-    update(m)
-    .where(m.c.id == bindparam("message_id"), m.c.worker_id == bindparam("holder"))
-    .values(
-        attempt_count=m.c.attempt_count + 1,
-        status=bindparam("outcome"),
-        lease_until=None,
-        worker_id=None,
-        last_status_code=bindparam("status_code"),
-        last_error=bindparam("error"),
-        next_attempt_at=func.coalesce(
-            bindparam("next_attempt_at", type_=m.c.next_attempt_at.type), m.c.next_attempt_at
-        ),
-        finished_at=bindparam("finished_at", type_=UTCDateTime()),
-    )
-)
+_MOVE_ON = """
+    attempt_count = attempt_count + 1, status = v.status, lease_until = NULL, worker_id = NULL,
+    last_status_code = v.last_status_code, last_error = v.last_error,
+    next_attempt_at = COALESCE(v.next_attempt_at, webhook_messages.next_attempt_at), finished_at = v.finished_at
+"""
+_HELD_BY_RECORDER = "webhook_messages.id = v.id AND webhook_messages.worker_id = v.worker_id"
 
 
 def record(conn: Connection, attempts: list[Attempt]) -> None:
@@ -128,8 +117,9 @@ def record(conn: Connection, attempts: list[Attempt]) -> None:
     if not attempts:
         return
     now = clock.now()
-    conn.execute(
-        _INSERT_ATTEMPT,
+    insert_many(
+        conn,
+        webhook_attempts,
         [
             {
                 "id": new_id(),
@@ -152,20 +142,23 @@ def record(conn: Connection, attempts: list[Attempt]) -> None:
             for a in attempts
         ],
     )
-    conn.execute(
-        _MOVE_ON,
+    update_many(
+        conn,
+        m,
         [
             {
-                "message_id": a.message_id,
-                "holder": a.worker_id,
-                "outcome": a.outcome,
-                "status_code": a.status_code,
-                "error": a.error,
+                "id": a.message_id,
+                "worker_id": a.worker_id,
+                "status": a.outcome,
+                "last_status_code": a.status_code,
+                "last_error": a.error,
                 "next_attempt_at": now + timedelta(seconds=a.retry_in or 0) if a.outcome == "retrying" else None,
                 "finished_at": None if a.outcome in ("retrying", "paused") else now,
             }
             for a in attempts
         ],
+        assignments=_MOVE_ON,
+        where=_HELD_BY_RECORDER,
     )
     for a in attempts:
         if a.number > ATTEMPTS_KEPT:
