@@ -26,7 +26,9 @@ pytestmark = pytest.mark.slow
 
 
 @contextmanager
-def worker_process(database_url: str, concurrency: int = 32) -> Iterator[subprocess.Popen[bytes]]:
+def worker_process(
+    database_url: str, concurrency: int = 32, poll_seconds: float = 0.1
+) -> Iterator[subprocess.Popen[bytes]]:
     env = {
         **os.environ,
         "SHARELINKS_DATABASE_URL": database_url,
@@ -36,7 +38,7 @@ def worker_process(database_url: str, concurrency: int = 32) -> Iterator[subproc
         # exceeds the total request timeout, as it must.
         "SHARELINKS_DELIVERY_LEASE_SECONDS": "3",
         "SHARELINKS_DELIVERY_TOTAL_TIMEOUT": "2",
-        "SHARELINKS_DELIVERY_POLL_SECONDS": "0.1",
+        "SHARELINKS_DELIVERY_POLL_SECONDS": str(poll_seconds),
         "SHARELINKS_LOG_LEVEL": "WARNING",
     }
     args = [sys.executable, "-m", "sharelinks", "worker", "--concurrency", str(concurrency)]
@@ -69,6 +71,36 @@ def enqueue(db: Database, url: str, count: int) -> set[str]:
 def delivered(db: Database) -> int:
     query = select(func.count()).where(webhook_messages.c.status == "delivered")
     return int(db.call(lambda conn: conn.execute(query).scalar()))
+
+
+def test_a_worker_process_wakes_when_another_process_enqueues(
+    db: Database, database_url: str, receiver: Receiver
+) -> None:
+    """No waiting for the poll: NOTIFY on PostgreSQL, the file's data_version on SQLite."""
+    first = enqueue(db, receiver.url, 1)
+    with worker_process(database_url, poll_seconds=60):
+        receiver.wait_for(1, timeout=30)  # the worker is up and has looked at the queue
+        wait_until(lambda: delivered(db) == 1)
+        time.sleep(0.5)  # and now waits: for a wake-up, or a minute
+        started = time.monotonic()
+        later = enqueue_more(db, 3)
+        receiver.wait_for(4, timeout=10)
+        assert time.monotonic() - started < 10
+    assert {r.header("webhook-id") for r in receiver.requests} == first | later
+
+
+def enqueue_more(db: Database, count: int) -> set[str]:
+    """`count` more messages to the webhook `enqueue` made; their ids."""
+
+    def run(conn: object) -> set[str]:
+        before = {r.id for r in conn.execute(select(webhook_messages.c.id))}  # type: ignore[attr-defined]
+        for i in range(count):
+            event = {"event": "Share Link Created", "email": f"late{i}@example.com", "share_link": f"https://s/{i}"}
+            webhooks.enqueue(conn, "share_link_created", event, program_id=None, dedupe_key=f"late{i}")  # type: ignore[arg-type]
+        rows = conn.execute(select(webhook_messages.c.id))  # type: ignore[attr-defined]
+        return {str(r.id) for r in rows if r.id not in before}
+
+    return db.call(run)
 
 
 def test_kill_9_mid_delivery_loses_nothing(db: Database, database_url: str, receiver: Receiver) -> None:

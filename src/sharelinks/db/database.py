@@ -186,8 +186,10 @@ class Database:
 
         def finished(job: asyncio.Future[list[Any]]) -> None:
             self._groups_running.discard(group.together)
-            error = asyncio.CancelledError() if job.cancelled() else job.exception()
-            _settle(group.outcomes, None if error else job.result(), error)
+            if job.cancelled():
+                group.outcomes.cancel()
+            else:
+                _settle(group.outcomes, None if job.exception() else job.result(), job.exception())
             waiting = self._groups.get(group.together)
             if waiting is not None and not waiting.launched:
                 self._launch(waiting)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import threading
 
 from sqlalchemy import Connection, text
@@ -66,3 +67,26 @@ def after_enqueue(conn: Connection) -> None:
             conn.info["notified"] = transaction
     for doorbell in list(_doorbells):
         doorbell.ring()
+
+
+SQLITE_WATCH_SECONDS = 0.05
+
+
+async def watch_sqlite(path: str, doorbell: Doorbell, interval: float = SQLITE_WATCH_SECONDS) -> None:
+    """Ring `doorbell` whenever another connection (another process: `serve`, the CLI, a backfill)
+    has committed to the SQLite file at `path`, looking every `interval` seconds until cancelled.
+
+    `PRAGMA data_version` reads a counter in the WAL index (shared memory): no table is read and no
+    lock taken, so looking 20 times a second costs next to nothing.
+    """
+    conn = sqlite3.connect(path, check_same_thread=False)
+    try:
+        last = None
+        while True:
+            version = conn.execute("PRAGMA data_version").fetchone()[0]
+            if last is not None and version != last:
+                doorbell.ring()
+            last = version
+            await asyncio.sleep(interval)
+    finally:
+        conn.close()

@@ -1,7 +1,8 @@
 """The delivery worker: claim due messages, render, sign, send, record. Many requests in flight.
 
 It runs inside `sharelinks serve` (embedded) or as `sharelinks worker` processes (scale-out). It wakes
-on a local doorbell and, on PostgreSQL, on LISTEN; it also polls, so a lost wake-up only delays.
+on a local doorbell, on PostgreSQL on LISTEN, on SQLite when another connection commits (wakeup.
+watch_sqlite); it also polls, so a lost wake-up only delays.
 """
 
 from __future__ import annotations
@@ -118,6 +119,9 @@ class DeliveryWorker:
         self._main = loop.create_task(self._run(), name="delivery-worker")
         if not self.db.is_sqlite:
             self._listener = loop.create_task(self._listen(), name="delivery-listener")
+        elif self.db.engine.url.database not in (None, "", ":memory:"):
+            watching = wakeup.watch_sqlite(str(self.db.engine.url.database), self.doorbell)
+            self._listener = loop.create_task(watching, name="delivery-sqlite-watch")
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop claiming, give requests in flight `grace` seconds, record them, hand back the rest."""

@@ -2,7 +2,7 @@
 
 Creating share links and recording events are called thousands of times a second. FastAPI's
 exception, body-limit and exit-stack layers, its router and its dependency solver cost about as much
-per request as those endpoints themselves (measured: README, "API speed"). A route whose endpoint is
+per request as those endpoints themselves (measured: README, "The fast lane"). A route whose endpoint is
 marked `@hot` is still declared, documented and served by FastAPI; in front of it, this layer matches
 the request against the API's own routes, in FastAPI's order, and when the first match is a hot
 route it runs what FastAPI would have run: the scope check the route declares, then the same
