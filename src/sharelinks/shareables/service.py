@@ -228,23 +228,6 @@ def list_for_person(
 # ---- create -------------------------------------------------------------------------------------
 
 
-def _insert(
-    conn: Connection,
-    *,
-    person: Person,
-    program: Program,
-    domain: str,
-    key: str,
-    label: str | None,
-    code: str,
-    content: dict[str, str | None] | None,
-    data: dict[str, str],
-) -> Shareable | None:
-    """Insert, or return None when a unique constraint (code or person+key) already holds the spot."""
-    shareable = unsaved(person.id, program, key, label=label, code=code, domain=domain, content=content, data=data)
-    return shareable if insert_or_ignore(conn, shareables, _row(shareable)) else None
-
-
 def unsaved(
     person_id: int,
     program: Program,
@@ -331,20 +314,12 @@ def get_or_create(
     existing = by_person_and_key(conn, person.id, key)
     if existing is not None:
         return _existing_for_key(existing, code), False
-    fields = {
-        "person": person,
-        "program": program,
-        "domain": domain or program.primary_domain,
-        "key": key,
-        "label": label,
-        "content": content,
-        "data": data or {},
-    }
     candidates = iter([code]) if code is not None else _generated_candidates(conn, program, person)
     for candidate in candidates:
-        created = _insert(conn, code=candidate, **fields)  # type: ignore[arg-type]
-        if created is not None:
-            return created, True
+        link = unsaved(person.id, program, key, label=label, code=candidate, domain=domain, content=content, data=data)
+        # Nothing inserted when a unique constraint (code or person+key) already holds the spot.
+        if insert_or_ignore(conn, shareables, _row(link)):
+            return link, True
         # Lost a race for this person+key (the same request twice at once): that link is the answer.
         existing = by_person_and_key(conn, person.id, key)
         if existing is not None:
