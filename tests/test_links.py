@@ -20,7 +20,7 @@ from sharelinks import clock
 from sharelinks.app import create_app
 from sharelinks.config import Settings
 from sharelinks.db.database import Database
-from sharelinks.links.clicks import FLUSH_AT, SLICE, ClickRecorder
+from sharelinks.links.clicks import FLUSH_AT, SLICE, Clicked, ClickRecorder
 from sharelinks.links.models import clicks
 from sharelinks.testing.server import live_server
 from tests.conftest import make_program
@@ -119,11 +119,15 @@ def test_head_redirects_without_a_click(links: httpx.Client, db: Database, code:
 
 
 def test_clicks_are_written_after_the_flush_interval(links: httpx.Client, auth: dict, db: Database, code: str) -> None:
-    visit(links, f"/{code}", Referer="https://mail.example.com/inbox?id=1")
+    referer = 'https://mail.example.com/inbox?id=1&q="a\\b"'  # quotes and a backslash survive the batch's JSON
+    before = clock.now()
+    visit(links, f"/{code}", Referer=referer)
     [row] = wait_until(lambda: stored_clicks(db))
     assert row.code == code and row.shareable_id is not None and row.person_id is not None
-    assert row.user_agent == BROWSER and row.referer == "https://mail.example.com/inbox?id=1"
-    assert len(row.ip_hash) == 32 and "testclient" not in row.ip_hash and row.is_unique and not row.is_bot
+    assert row.program_id is not None and row.via_qr is False
+    assert before - timedelta(seconds=1) <= row.clicked_at.replace(tzinfo=before.tzinfo) <= clock.now()
+    assert row.user_agent == BROWSER and row.referer == referer
+    assert len(row.ip_hash) == 32 and "testclient" not in row.ip_hash and row.is_unique is True and not row.is_bot
     assert stats(links, auth, code)["clicks"] == 1
 
 
@@ -266,7 +270,7 @@ def test_stopping_during_a_flush_loses_no_click(db: Database) -> None:
         recorder = ClickRecorder(db, interval=3600)
         recorder.start()
         for i in range(total):  # reaching FLUSH_AT wakes the flusher
-            recorder.add((clock.now(), None, f"c{i}", None, None, "198.51.100.1", BROWSER, None, False))
+            recorder.add((clock.timestamp(), Clicked(None, f"c{i}", None, None), "198.51.100.1", BROWSER, None, False))
         while recorder._buffer:  # taken by the flush: it is under way, slices written beside the loop
             await asyncio.sleep(0)
         await recorder.stop()

@@ -35,15 +35,24 @@ BACKGROUND_AUTOCHECKPOINT_PAGES = 50_000
 CHECKPOINT_INTERVAL_SECONDS = 1.0
 
 
-# RETURNING (3.35) and UPDATE … FROM (3.33) carry the many-row writes (db.rows, db.upsert).
+# RETURNING (3.35) and UPDATE … FROM (3.33) carry the many-row writes (db.rows, db.upsert); JSON
+# functions (built in since 3.38, an option before that nearly every build turned on) the clicks.
 SQLITE_MINIMUM = (3, 35)
 
 
-def _sqlite_engine(url: str, autocheckpoint: int | None, mmap_bytes: int, cache_mib: int) -> Engine:
+def _check_sqlite() -> None:
     if sqlite3.sqlite_version_info < SQLITE_MINIMUM:
         raise RuntimeError(
             f"SQLite {'.'.join(map(str, SQLITE_MINIMUM))} or newer is needed; this Python has {sqlite3.sqlite_version}"
         )
+    try:
+        sqlite3.connect(":memory:").execute("SELECT json_extract('[1]', '$[0]')").close()
+    except sqlite3.OperationalError as exc:
+        raise RuntimeError(f"this Python's SQLite {sqlite3.sqlite_version} was built without JSON functions") from exc
+
+
+def _sqlite_engine(url: str, autocheckpoint: int | None, mmap_bytes: int, cache_mib: int) -> Engine:
+    _check_sqlite()
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")

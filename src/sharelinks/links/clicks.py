@@ -7,8 +7,10 @@ The buffer is bounded: when full, clicks are dropped and counted rather than slo
 A flush prepares slices of 250 clicks on the loop, giving it back between them, and writes up to
 5,000 in one transaction (their rows, counters and rollup together) beside the event loop
 (`Database.run_aside`), so redirects keep flowing while thousands of clicks are stored; the fewer
-transactions, the fewer times the writing thread must win the GIL back from a busy loop. Rows go
-to the driver as tuples (db.rows).
+transactions, the fewer times the writing thread must win the GIL back from a busy loop. On
+SQLite a batch's rows travel as one JSON parameter the database unpacks (see `write`); on
+PostgreSQL by COPY (db.rows). A redirect stamps its click with a float, not a datetime: the rows
+carry microseconds since the epoch and days since the epoch until they are written.
 """
 
 from __future__ import annotations
@@ -19,16 +21,16 @@ import hmac
 import logging
 import os
 from collections import Counter, defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, NamedTuple
 
+import orjson
 import prometheus_client
 from sqlalchemy import Connection
 
 from sharelinks.db.database import Database
-from sharelinks.db.rows import execute_values, insert_tuples, timestamp
+from sharelinks.db.rows import execute_values, insert_tuples
 from sharelinks.links.bots import is_bot
 from sharelinks.links.models import clicks
 from sharelinks.observability.metrics import REGISTRY
@@ -46,8 +48,19 @@ CLICKS = prometheus_client.Counter("sharelinks_clicks_total", "Share link clicks
 DROPPED = CLICKS.labels("dropped")
 
 
-# (time, shareable_id, code, program_id, person_id, ip, user_agent, referer, via_qr)
-RawClick = tuple[datetime, int | None, str, int | None, int | None, str, str | None, str | None, bool]
+class Clicked(NamedTuple):
+    """What a click was on: a link, or a well-formed code nobody has (then `shareable_id` is None).
+    Built once per cached link, so a redirect hands over a reference, not four fields."""
+
+    shareable_id: int | None
+    code: str
+    program_id: int | None
+    person_id: int | None
+
+
+# (seconds since the epoch, what was clicked, ip, user_agent, referer, via_qr)
+RawClick = tuple[float, Clicked, str, str | None, str | None, bool]
+EPOCH_DAY = date(1970, 1, 1).toordinal()
 
 
 @dataclass
@@ -65,12 +78,13 @@ class Visitors:
     """
 
     def __init__(self) -> None:
-        self._day: date | None = None
+        self._day: int | None = None
         self._salt = b""
         self._last_counted: dict[tuple[int | str, str], float] = {}
         self._seen_today: set[tuple[int | str, str]] = set()
 
-    def hash(self, ip: str, today: date) -> str:
+    def hash(self, ip: str, today: int) -> str:
+        """`today`: days since the epoch (UTC)."""
         if today != self._day:
             self._day, self._salt = today, os.urandom(32)
             self._seen_today.clear()
@@ -114,9 +128,31 @@ _DAILY = (
 _CLICK_COLUMNS = tuple(column.name for column in clicks.columns if column.name != "id")  # the database numbers
 
 
-def write(conn: Connection, rows: list[tuple[Any, ...]], tallies: dict[tuple[int, date], Tally]) -> None:
-    """One batch: the click rows (tuples in _CLICK_COLUMNS order), the link counters, the daily rollup."""
-    insert_tuples(conn, clicks, _CLICK_COLUMNS, rows)
+# On SQLite a batch of click rows is one JSON parameter the database unpacks: the sqlite3 module
+# binds one value instead of eleven per click, holding the GIL, and SQLite parses the rows with the
+# GIL released, so the event loop serving redirects keeps running. SQLite spends more CPU so (about
+# 13 µs a row against 8 on a 2-core machine), but beside the loop, not in its way: redirects with
+# clicks on went from 22,900-25,700/s to 25,700-27,300/s (interleaved runs, same machine). The
+# database also turns the microseconds into the text UTCDateTime stores ("2026-11-27 13:37:13.498372").
+_SQLITE_CLICKS = (
+    f"INSERT INTO clicks ({', '.join(_CLICK_COLUMNS)}) SELECT "
+    "strftime('%Y-%m-%d %H:%M:%S', json_extract(c.value, '$[0]') / 1000000, 'unixepoch') "
+    "|| printf('.%06d', json_extract(c.value, '$[0]') % 1000000), "
+    + ", ".join(f"json_extract(c.value, '$[{i}]')" for i in range(1, len(_CLICK_COLUMNS)))
+    + " FROM json_each(?) AS c"
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def write(conn: Connection, rows: list[tuple[Any, ...]], tallies: dict[tuple[int, int], Tally]) -> None:
+    """One batch: the click rows (tuples in _CLICK_COLUMNS order, the time in microseconds since the
+    epoch), the link counters, the daily rollup (days since the epoch)."""
+    sqlite = conn.dialect.name == "sqlite"
+    if sqlite:
+        conn.exec_driver_sql(_SQLITE_CLICKS, (orjson.dumps(rows).decode(),))
+    else:
+        stamped = [(_EPOCH + timedelta(microseconds=row[0]), *row[1:]) for row in rows]
+        insert_tuples(conn, clicks, _CLICK_COLUMNS, stamped)
     per_link: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
     for (sid, _), tally in tallies.items():
         totals = per_link[sid]
@@ -124,11 +160,10 @@ def write(conn: Connection, rows: list[tuple[Any, ...]], tallies: dict[tuple[int
         totals[1] += tally.unique_visitors
         totals[2] += tally.qr_scans
     execute_values(conn, _COUNTERS, [(sid, c, u, q) for sid, (c, u, q) in per_link.items()])
-    sqlite = conn.dialect.name == "sqlite"
-    daily = [
-        (sid, day.isoformat() if sqlite else day, t.program_id, t.clicks, t.unique_visitors, t.qr_scans)
-        for (sid, day), t in tallies.items()
-    ]
+    daily = []
+    for (sid, day_number), t in tallies.items():
+        day = date.fromordinal(EPOCH_DAY + day_number)
+        daily.append((sid, day.isoformat() if sqlite else day, t.program_id, t.clicks, t.unique_visitors, t.qr_scans))
     execute_values(conn, _DAILY, daily)
 
 
@@ -179,9 +214,8 @@ class ClickRecorder:
         slices), written beside it up to WRITE_MAX clicks per transaction."""
         async with self._flushing:
             batch, self._buffer = self._buffer, []
-            stamp = timestamp(self.db.engine.dialect.name)
             for start in range(0, len(batch), WRITE_MAX):
-                prepared = Prepared(stamp)
+                prepared = Prepared()
                 for offset in range(start, min(start + WRITE_MAX, len(batch)), SLICE):
                     self._prepare(batch[offset : offset + SLICE], prepared)
                     await asyncio.sleep(0)  # redirects go on between slices
@@ -196,27 +230,30 @@ class ClickRecorder:
             return len(batch)
 
     def _prepare(self, batch: list[RawClick], into: Prepared) -> None:
-        rows, tallies, kinds, ip_hashes, stamp = into.rows, into.tallies, into.kinds, into.ip_hashes, into.stamp
-        for at, sid, code, program_id, person_id, ip, user_agent, referer, via_qr in batch:
-            day = (at if at.tzinfo is UTC else at.astimezone(UTC)).date()
+        rows, tallies, kinds, ip_hashes = into.rows, into.tallies, into.kinds, into.ip_hashes
+        visitors = self.visitors
+        for at, clicked, ip, user_agent, referer, via_qr in batch:
+            day = int(at // 86400)
             ip_hash = ip_hashes.get((ip, day))
             if ip_hash is None:
-                ip_hash = ip_hashes[(ip, day)] = self.visitors.hash(ip, day)
+                ip_hash = ip_hashes[(ip, day)] = visitors.hash(ip, day)
             bot = is_bot(user_agent)
-            link: int | str = sid if sid is not None else code.lower()
-            counted = not bot and self.visitors.counted(link, ip_hash, at.timestamp())
+            sid, program_id = clicked.shareable_id, clicked.program_id
+            counted = not bot and visitors.counted(sid if sid is not None else clicked.code.lower(), ip_hash, at)
             kinds["bot" if bot else "counted" if counted else "repeat"] += 1
             rows.append(
-                (stamp(at), sid, code[:50], program_id, person_id, ip_hash,
+                (int(at * 1_000_000), sid, clicked.code, program_id, clicked.person_id, ip_hash,
                  user_agent[:UA_MAX] if user_agent else None, referer[:REFERER_MAX] if referer else None,
                  bot, via_qr, counted)
             )  # fmt: skip
             if sid is None or program_id is None or not counted:
                 continue
-            tally = tallies.setdefault((sid, day), Tally(program_id))
+            tally = tallies.get((sid, day))
+            if tally is None:
+                tally = tallies[(sid, day)] = Tally(program_id)
             tally.clicks += 1
             tally.qr_scans += via_qr
-            tally.unique_visitors += self.visitors.first_today(sid, ip_hash)
+            tally.unique_visitors += visitors.first_today(sid, ip_hash)
 
 
 @dataclass
@@ -224,8 +261,7 @@ class Prepared:
     """A flush's rows and tallies as its slices build them. IP hashes are remembered for this flush
     only: within a batch one visitor's repeat clicks cost one HMAC, and no IP outlives the flush."""
 
-    stamp: Callable[[datetime], Any]
     rows: list[tuple[Any, ...]] = field(default_factory=list)
-    tallies: dict[tuple[int, date], Tally] = field(default_factory=dict)
+    tallies: dict[tuple[int, int], Tally] = field(default_factory=dict)  # (link, day number)
     kinds: Counter[str] = field(default_factory=Counter)
-    ip_hashes: dict[tuple[str, date], str] = field(default_factory=dict)
+    ip_hashes: dict[tuple[str, int], str] = field(default_factory=dict)

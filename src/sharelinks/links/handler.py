@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 
 from sharelinks import clock
 from sharelinks.links import qr
-from sharelinks.links.clicks import ClickRecorder
+from sharelinks.links.clicks import Clicked, ClickRecorder
 from sharelinks.links.pages import NOT_FOUND
 from sharelinks.links.targets import LinkTarget, ProgramTarget, Targets
 
@@ -90,6 +90,7 @@ class Rendered:
     cookies, and the whole answers for a visit without a query (nearly all of them)."""
 
     target: LinkTarget
+    clicked: Clicked
     location: bytes
     fragment: bytes
     cookie: bytes
@@ -170,10 +171,8 @@ class LinkHandler:
             kept = [(k, v) for k, v in pairs if k not in (QR_MARKER, target.program.advocate_param)]
             query = urlencode(kept).encode()
         if visit.method == "GET":
-            self.recorder.add(
-                (clock.now(), target.shareable_id, target.code, target.program.id, target.person_id, visit.client,
-                 visit.user_agent, visit.referer, via_qr)
-            )  # fmt: skip
+            click = (clock.timestamp(), rendered.clicked, visit.client, visit.user_agent, visit.referer, via_qr)
+            self.recorder.add(click)
         if not query:
             return rendered.secure if visit.secure else rendered.plain
         cookie = rendered.secure_cookie if visit.secure else rendered.cookie
@@ -191,6 +190,7 @@ class LinkHandler:
         plain, secure = cookie.encode(), (cookie + "; Secure").encode()
         rendered = Rendered(
             target,
+            Clicked(target.shareable_id, target.code, target.program.id, target.person_id),
             location,
             after,
             plain,
@@ -207,10 +207,8 @@ class LinkHandler:
         `orphan`: a well-formed code nobody has, recorded as a click.
         """
         if orphan is not None and visit.method == "GET":
-            self.recorder.add(
-                (clock.now(), None, orphan, program.id if program else None, None, visit.client,
-                 visit.user_agent, visit.referer, False)
-            )  # fmt: skip
+            clicked = Clicked(None, orphan[:50], program.id if program else None, None)
+            self.recorder.add((clock.timestamp(), clicked, visit.client, visit.user_agent, visit.referer, False))
         if program is not None and program.fallback_url:
             return Answer(302, [(b"location", program.fallback_url.encode()), NO_STORE, EMPTY])
         body = b"" if visit.method == "HEAD" else NOT_FOUND
