@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from bench.harness import Figure, free_port, noop_server, print_table, run_wrk, sharelinks_server
+from bench.harness import Figure, free_port, machine_report, noop_server, print_table, run_wrk, sharelinks_server
 from sharelinks.db.database import Database
 from sharelinks.db.migrate import upgrade
 from sharelinks.http.body import Fields
@@ -143,4 +143,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with machine_report():
+        main()

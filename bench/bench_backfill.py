@@ -30,7 +30,7 @@ from typing import Any
 import psycopg
 from sqlalchemy.engine import make_url
 
-from bench.harness import ROOT
+from bench.harness import ROOT, machine_report
 from sharelinks.db.database import Database
 from sharelinks.db.migrate import upgrade
 from sharelinks.http.body import Fields
@@ -176,4 +176,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with machine_report():
+        main()

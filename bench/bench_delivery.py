@@ -32,7 +32,7 @@ import aiohttp
 from sqlalchemy import func, select
 
 from bench.bench_api import NOOP_LUA, events_lua
-from bench.harness import ROOT, Figure, free_port, noop_server, print_table, run_wrk, server
+from bench.harness import ROOT, Figure, free_port, machine_report, noop_server, print_table, run_wrk, server
 from bench.nginx import nginx
 from sharelinks.db.database import Database
 from sharelinks.db.migrate import upgrade
@@ -288,4 +288,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with machine_report():
+        main()

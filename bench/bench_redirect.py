@@ -22,7 +22,7 @@ from pathlib import Path
 
 from sqlalchemy import func, insert, select
 
-from bench.harness import Figure, free_port, print_table, run_wrk, sharelinks_server
+from bench.harness import Figure, free_port, machine_report, print_table, run_wrk, sharelinks_server
 from bench.nginx import nginx
 from sharelinks.db.database import Database
 from sharelinks.db.migrate import upgrade
@@ -142,4 +142,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with machine_report():
+        main()

@@ -133,3 +133,38 @@ def print_table(title: str, rows: list[tuple[Figure, Figure]], targets: dict[str
             f"{figure.name:<38}{figure.rps:>9.0f}{figure.p50_ms:>9.2f}{figure.p99_ms:>9.2f}{figure.errors:>8}   "
             f"{baseline.rps:>15.0f}{figure.rps / baseline.rps:>7.2f}  {targets.get(figure.name, '')}"
         )
+
+
+def _cpu_times() -> tuple[int, int]:
+    """(steal, total) jiffies over all CPUs, from /proc/stat (Linux); (0, 0) elsewhere."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return 0, 0
+    values = [int(v) for v in fields[:8]]  # user nice system idle iowait irq softirq steal
+    return values[7], sum(values)
+
+
+def _python_speed() -> float:
+    """Seconds for 10 million additions in a plain Python loop: this machine's speed for our kind of work."""
+    started = time.perf_counter()
+    total = 0
+    for i in range(10_000_000):
+        total += i
+    return time.perf_counter() - started
+
+
+@contextmanager
+def machine_report() -> Iterator[None]:
+    """Print, after a bench, how much of the machine it had: the figures of a run where the hypervisor
+    took a third of the CPU, or on a slower core, are not comparable with those of a quiet one (the
+    ratios to the same-run baselines are, mostly: the baselines share the weather)."""
+    speed = _python_speed()
+    steal_before, total_before = _cpu_times()
+    yield
+    steal_after, total_after = _cpu_times()
+    stolen = (steal_after - steal_before) / max(total_after - total_before, 1)
+    print(
+        f"machine: {os.cpu_count()} CPUs; plain Python {speed:.2f} s per 10M additions before the run; "
+        f"{stolen:.0%} of CPU time stolen by the hypervisor during it"
+    )
