@@ -10,6 +10,7 @@ import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx2 as httpx
@@ -192,3 +193,19 @@ def test_a_long_pipeline_behind_a_lookup_is_read_in_turn(server: str, codes: lis
         replies = read_replies(sock, 2001)
     assert replies[0].headers["location"].endswith(codes[2])
     assert all(r.headers["location"].endswith(codes[i % 2]) for i, r in enumerate(replies[1:]))
+
+
+def test_header_text_is_stored_as_sent(server: str, codes: list[str], db: Database) -> None:
+    # Latin-1 bytes, quotes and backslashes: the click batch travels as JSON on SQLite and by COPY on
+    # PostgreSQL, and must come back as the visitor sent it.
+    agent = 'Mozilla/5.0 (caf\xe9; "q" \\ x)'
+    head = f"GET /{codes[0]} HTTP/1.1\r\nHost: {HOST}\r\nUser-Agent: {agent}\r\nReferer: https://r.example/\xe9\r\n\r\n"
+    with connect(server) as sock:
+        sock.sendall(head.encode("latin-1"))
+        assert read_replies(sock, 1)[0].status == 302
+
+    def stored() -> list[Any]:
+        return list(db.call(lambda conn: conn.execute(select(clicks.c.user_agent, clicks.c.referer)).all()))
+
+    [(user_agent, referer)] = wait_until(lambda: stored())
+    assert (user_agent, referer) == (agent, "https://r.example/\xe9")
