@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import replace
@@ -133,6 +134,17 @@ def _program_extension_key_webhook(page: Page, base: str, receiver: Receiver) ->
     submit(page, "Create key")
     expect(page.get_by_role("cell", name="crm-signing")).to_be_visible()
     assert "my-webhook-secret" not in page.content()
+    # A Standard Webhooks secret made in the browser: shown to copy, accepted, then never shown again.
+    page.get_by_label("Name", exact=True).fill("receiver-standard")
+    page.get_by_role("button", name="Generate a Standard Webhooks secret").click()
+    generated = page.locator("#key").input_value()
+    assert re.fullmatch(r"whsec_[A-Za-z0-9+/]{43}=", generated)
+    expect(page.get_by_label("Algorithm")).to_have_value("STANDARD_WEBHOOKS")
+    expect(page.locator("#key")).to_have_attribute("type", "text")
+    shoot(page, "security-center-generated")
+    submit(page, "Create key")
+    expect(page.get_by_role("cell", name="receiver-standard")).to_be_visible()
+    assert generated not in page.content()
     shoot(page, "security-center")
 
     page.goto(f"{base}/console/webhooks")

@@ -17,12 +17,28 @@ async function refreshPreview(form) {
   }
 }
 
+// A whsec_ secret made in the browser (32 random bytes, base64), shown so it can be copied for the
+// receiver: the server keeps it write-only and never shows it again.
+function fillStandardWebhooksSecret(form) {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  const secret = form.elements.key;
+  secret.value = "whsec_" + btoa(String.fromCharCode(...bytes));
+  secret.type = "text";
+  form.elements.algorithm.value = "STANDARD_WEBHOOKS";
+  document.getElementById("generated-hint").hidden = false;
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   const form = document.getElementById("webhook-form");
   if (form) {
     form.addEventListener("input", () => refreshPreview(form));
     form.addEventListener("change", () => refreshPreview(form));
     refreshPreview(form);
+  }
+  const generate = document.getElementById("generate-secret");
+  if (generate) {
+    document.getElementById("generate").hidden = false;
+    generate.addEventListener("click", () => fillStandardWebhooksSecret(generate.form));
   }
   const running = document.querySelector("[data-refresh]");
   if (running) setTimeout(() => window.location.reload(), Number(running.dataset.refresh));
