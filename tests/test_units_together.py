@@ -53,9 +53,10 @@ def test_items_waiting_together_are_one_call_and_passed_ones_run_alone(db: Datab
     assert calls == [list(range(8))]
 
 
-def test_items_arriving_while_a_group_is_in_the_database_form_the_next_group(db: Database) -> None:
+def test_items_arriving_while_groups_are_in_the_database_form_the_next_group(db: Database) -> None:
     if db.is_sqlite:
         pytest.skip("on SQLite a group runs on the event loop: nothing arrives while it is in the database")
+    # PostgreSQL: two groups of an operation in the database at once; a third waits and collects.
     calls: list[list[int]] = []
     release = threading.Event()
 
@@ -67,18 +68,26 @@ def test_items_arriving_while_a_group_is_in_the_database_form_the_next_group(db:
     def alone(conn: Connection, item: int) -> int:
         raise AssertionError("not expected alone")
 
-    async def main() -> list[Any]:
-        first = [asyncio.ensure_future(db.run_together(together, alone, n)) for n in range(3)]
-        while not calls:  # the first group is in the database (a worker thread), held there
+    async def send(numbers: range, groups_in: int) -> list[asyncio.Future[int]]:
+        sent = [asyncio.ensure_future(db.run_together(together, alone, n)) for n in numbers]
+        for _ in range(500):
+            if len(calls) >= groups_in:  # held in the database (worker threads)
+                return sent
             await asyncio.sleep(0.01)
-        later = [asyncio.ensure_future(db.run_together(together, alone, n)) for n in range(3, 6)]
-        await asyncio.sleep(0.05)
-        assert len(calls) == 1  # the later items wait for the first group instead of a group each
         release.set()
-        return await settled(*first, *later)
+        raise AssertionError(f"{groups_in} groups expected in the database, {len(calls)} there")
 
-    assert asyncio.run(main()) == list(range(6))
-    assert calls == [[0, 1, 2], [3, 4, 5]]
+    async def main() -> list[Any]:
+        first = await send(range(3), 1)
+        second = await send(range(3, 5), 2)
+        later = [asyncio.ensure_future(db.run_together(together, alone, n)) for n in range(5, 9)]
+        await asyncio.sleep(0.05)
+        assert len(calls) == 2  # the later items wait for a group to finish instead of a group each
+        release.set()
+        return await settled(*first, *second, *later)
+
+    assert asyncio.run(main()) == list(range(9))
+    assert calls == [[0, 1, 2], [3, 4], [5, 6, 7, 8]]
 
 
 def test_a_failing_group_runs_every_item_alone(db: Database) -> None:

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -107,7 +108,12 @@ class Database:
         self._batch: list[Job] = []
         # Groups still taking items: launched ones until their batch is taken, and waiting ones.
         self._groups: dict[Callable[..., Any], _Group] = {}
-        self._groups_running: set[Callable[..., Any]] = set()
+        # Groups of one operation in the database at once, the next collecting meanwhile. SQLite: one
+        # (the loop runs them). PostgreSQL: two, so one group's round trips and its thread's hand-offs
+        # overlap the other's. Measured in alternation against one: 1,568-1,645 → 1,680-1,833
+        # links/s, 1,724-1,918 → 2,021-2,285 events/s, p99 lower; three or four were no better.
+        self._groups_in_flight = 1 if self.is_sqlite else 2
+        self._groups_running: Counter[Callable[..., Any]] = Counter()
         self._aside = asyncio.Lock()
         self._aside_running = False
         self._batches_running = 0
@@ -168,14 +174,14 @@ class Database:
         as if they had arrived a moment later. If `together` raises, every item of the group is
         retried alone: one item's failure never becomes another's.
 
-        One group of an operation is in the database at a time; the next collects every item that
-        arrives meanwhile (on PostgreSQL, where groups wait on the network, groups then grow with
-        the load instead of many small ones each paying a transaction's round trips).
+        A group of an operation is in the database at a time (two on PostgreSQL); the next collects
+        every item that arrives meanwhile (on PostgreSQL, where groups wait on the network, groups
+        then grow with the load instead of many small ones each paying a transaction's round trips).
         """
         group = self._groups.get(together)
         if group is None:
             group = self._groups[together] = _Group(together, asyncio.get_running_loop())
-            if together not in self._groups_running:
+            if self._groups_running[together] < self._groups_in_flight:
                 self._launch(group)
         index = len(group.items)
         group.items.append(item)
@@ -190,11 +196,11 @@ class Database:
         return outcome  # type: ignore[no-any-return]
 
     def _launch(self, group: _Group) -> None:
-        self._groups_running.add(group.together)
+        self._groups_running[group.together] += 1
         group.launched = True
 
         def finished(job: asyncio.Future[list[Any]]) -> None:
-            self._groups_running.discard(group.together)
+            self._groups_running[group.together] -= 1
             if job.cancelled():
                 group.outcomes.cancel()
             else:
