@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -13,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from standardwebhooks import Webhook as StandardWebhook
 
+from sharelinks.delivery.worker import _Fetched
 from sharelinks.testing.receiver import Receiver, Reply
 from tests.conftest import make_program
 from tests.helpers import create_key, create_webhook, enable_extension, send_event, wait_until, webhook_events
@@ -238,3 +240,28 @@ def test_send_test_event(setup: TestClient, auth: dict, receiver: Receiver) -> N
     dispatches = wait_until(lambda: setup.get(f"/v6/webhooks/{webhook['id']}/dispatches/recent", headers=auth).json())
     assert dispatches[0]["response_status_code"] == 200
     assert dispatches[0]["event_id"] == response.json()["event_id"]
+
+
+def test_an_expired_webhook_or_key_is_fetched_once_for_every_lane_waiting() -> None:
+    calls: list[int] = []
+    failing = [False]
+
+    async def fetch(key: int) -> str:
+        calls.append(key)
+        await asyncio.sleep(0.01)  # a database round trip, during which more lanes ask
+        if failing[0]:
+            raise RuntimeError("database away")
+        return f"v{key}-{len(calls)}"
+
+    async def main() -> None:
+        fetched = _Fetched(fetch, ttl=0.05)
+        assert await asyncio.gather(*(fetched.get(1) for _ in range(50))) == ["v1-1"] * 50
+        assert calls == [1]
+        await asyncio.sleep(0.06)  # expired: fetched again, once
+        failing[0] = True
+        outcomes = await asyncio.gather(*(fetched.get(1) for _ in range(50)), return_exceptions=True)
+        assert all(isinstance(o, RuntimeError) for o in outcomes) and calls == [1, 1]
+        failing[0] = False  # a failed fetch is not kept: the next caller tries again
+        assert await asyncio.gather(*(fetched.get(1) for _ in range(5))) == ["v1-3"] * 5
+
+    asyncio.run(main())

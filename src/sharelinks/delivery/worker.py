@@ -12,8 +12,9 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
@@ -43,6 +44,7 @@ CLAIM_BATCH = 256
 CONNECTOR_BUFFER = 20_000
 RECORD_RETRY_PAUSES = (0.25, 0.5, 1.0, 2.0, 4.0)
 RECORD_BATCH_SECONDS = 0.02
+T = TypeVar("T")
 PURGE_EVERY_SECONDS = 600.0
 SENSITIVE_HEADER_RE = re.compile(r"auth|key|token|secret|signature|cookie|password", re.IGNORECASE)
 REDACTED = "[redacted]"
@@ -55,29 +57,47 @@ def redact(headers: dict[str, str]) -> dict[str, str]:
 class Configs:
     """Webhooks and opened keys, cached briefly: every delivery needs them, they rarely change.
 
-    A warm entry costs a dict lookup, not a database round trip.
+    A warm entry costs a dict lookup, not a database round trip. An expired one is fetched once,
+    however many lanes want it meanwhile: each used to fetch (and decrypt) it for itself, a dozen
+    or more round trips every second per entry at a few thousand deliveries a second.
     """
 
     def __init__(self, db: Database, box: SecretBox, ttl: float = 1.0) -> None:
-        self.db = db
-        self.box = box
-        self.ttl = ttl
-        self._webhooks: dict[int, tuple[Webhook | None, float]] = {}
-        self._keys: dict[int, tuple[Material | None, float]] = {}
+        self._webhooks: _Fetched[Webhook | None] = _Fetched(lambda i: db.run(webhooks.get, i), ttl)
+        self._keys: _Fetched[Material | None] = _Fetched(lambda i: db.run(keys.material, box, i), ttl)
 
     async def webhook(self, webhook_id: int) -> Webhook | None:
-        entry = self._webhooks.get(webhook_id)
-        if entry is None or time.monotonic() - entry[1] > self.ttl:
-            entry = (await self.db.run(webhooks.get, webhook_id), time.monotonic())
-            self._webhooks[webhook_id] = entry
-        return entry[0]
+        return await self._webhooks.get(webhook_id)
 
     async def key(self, key_id: int) -> Material | None:
-        entry = self._keys.get(key_id)
-        if entry is None or time.monotonic() - entry[1] > self.ttl:
-            entry = (await self.db.run(keys.material, self.box, key_id), time.monotonic())
-            self._keys[key_id] = entry
-        return entry[0]
+        return await self._keys.get(key_id)
+
+
+class _Fetched(Generic[T]):
+    """Values by id, each kept `ttl` seconds and fetched by one call at a time."""
+
+    def __init__(self, fetch: Callable[[int], Awaitable[T]], ttl: float) -> None:
+        self._fetch = fetch
+        self._ttl = ttl
+        self._values: dict[int, tuple[T, float]] = {}
+        self._fetching: dict[int, asyncio.Future[T]] = {}
+
+    async def get(self, key: int) -> T:
+        entry = self._values.get(key)
+        if entry is not None and time.monotonic() - entry[1] <= self._ttl:
+            return entry[0]
+        fetching = self._fetching.get(key)
+        if fetching is None:
+            fetching = self._fetching[key] = asyncio.ensure_future(self._refresh(key))
+        return await asyncio.shield(fetching)  # one caller going away must not cancel the others' fetch
+
+    async def _refresh(self, key: int) -> T:
+        try:
+            value = await self._fetch(key)
+            self._values[key] = (value, time.monotonic())
+            return value
+        finally:
+            del self._fetching[key]
 
 
 class DeliveryWorker:
