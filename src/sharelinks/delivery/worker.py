@@ -39,12 +39,12 @@ from sharelinks.webhooks import service as webhooks
 from sharelinks.webhooks.models import DUE_PREDICATE, webhook_messages
 from sharelinks.webhooks.service import Webhook
 
+T = TypeVar("T")
 log = logging.getLogger("sharelinks.delivery")
 CLAIM_BATCH = 256
 CONNECTOR_BUFFER = 20_000
 RECORD_RETRY_PAUSES = (0.25, 0.5, 1.0, 2.0, 4.0)
 RECORD_BATCH_SECONDS = 0.02
-T = TypeVar("T")
 PURGE_EVERY_SECONDS = 600.0
 SENSITIVE_HEADER_RE = re.compile(r"auth|key|token|secret|signature|cookie|password", re.IGNORECASE)
 REDACTED = "[redacted]"
