@@ -16,6 +16,7 @@ import asyncio
 import logging
 import sqlite3
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 
 T = TypeVar("T")
 Item = TypeVar("Item")
@@ -86,6 +88,35 @@ def _sqlite_engine(url: str, autocheckpoint: int | None, mmap_bytes: int, cache_
     return engine
 
 
+# A pooled PostgreSQL connection idle this long is pinged before use (a restart or a proxy may
+# have dropped it); one used more recently goes straight to work. SQLAlchemy's pool_pre_ping pinged
+# every checkout: a round trip per group of requests, measured in alternation at 5-8 % of the
+# create-link and event throughput against the same-run no-op. A connection that dies while busy
+# fails its unit once; the pool is invalidated and the unit's requests are retried alone.
+IDLE_PING_SECONDS = 1.0
+
+
+def _postgres_engine(url: str, pool_size: int) -> Engine:
+    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.pop("idle_since", None)
+        if idle_since is None or time.monotonic() - idle_since <= IDLE_PING_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            # The pool discards this connection and checks out another (a new one if need be).
+            raise DisconnectionError(f"an idle connection was dropped: {exc}") from exc
+
+    return engine
+
+
 class Database:
     def __init__(
         self,
@@ -102,7 +133,7 @@ class Database:
             autocheckpoint = BACKGROUND_AUTOCHECKPOINT_PAGES if background_checkpoints else None
             self.engine = _sqlite_engine(url, autocheckpoint, mmap_bytes, cache_mib)
         else:
-            self.engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            self.engine = _postgres_engine(url, pool_size)
         self._shared: Connection | None = None
         self._lock = threading.RLock()
         self._batch: list[Job] = []
