@@ -13,6 +13,7 @@ failure never touches another's outcome.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sqlite3
 import threading
@@ -43,6 +44,7 @@ CHECKPOINT_INTERVAL_SECONDS = 1.0
 SQLITE_MINIMUM = (3, 35)
 
 
+@functools.cache  # once per process: every Database (each CLI command, each test) would repeat it
 def _check_sqlite() -> None:
     if sqlite3.sqlite_version_info < SQLITE_MINIMUM:
         raise RuntimeError(
@@ -235,7 +237,8 @@ class Database:
             if job.cancelled():
                 group.outcomes.cancel()
             else:
-                _settle(group.outcomes, None if job.exception() else job.result(), job.exception())
+                error = job.exception()
+                _settle(group.outcomes, None if error else job.result(), error)
             waiting = self._groups.get(group.together)
             if waiting is not None and not waiting.launched:
                 self._launch(waiting)
