@@ -186,7 +186,7 @@ def test_links_together_match_links_one_by_one(client: TestClient, auth: Json, d
 
 
 def test_many_rows_are_checked_as_one_row_is(db: Database) -> None:
-    """On PostgreSQL rows travel as arrays: a value too long for its column is refused, not cut."""
+    """On PostgreSQL rows travel as one JSON text: a value too long for its column is refused, not cut."""
     if db.is_sqlite:
         pytest.skip("SQLite does not enforce VARCHAR lengths")
     with pytest.raises(DBAPIError, match="too long"):

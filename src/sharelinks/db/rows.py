@@ -9,17 +9,15 @@ static SQL only, never from data.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from functools import lru_cache
 from itertools import chain
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Table
-from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
 # SQLite's limit on bound variables per statement: 32,766 since 3.32, 999 before.
@@ -152,32 +150,33 @@ def values_returning(
     """`INSERT … {tail}` of the tens of rows of a request batch, `tail` (static SQL from the caller)
     ending in RETURNING, where COPY's extra statements would cost more than they save.
 
-    SQLite: multi-row VALUES. PostgreSQL: one array per column, unnested: the same statement text
-    whatever the number of rows, so psycopg converts it once and PostgreSQL prepares it once (a
-    VALUES list of each length was a new statement to both, and psycopg's conversion of it was a
-    tenth of a request batch's time)."""
+    SQLite: multi-row VALUES. PostgreSQL: the rows as one JSON parameter (`_as_json`), the same
+    statement text whatever the number of rows, so psycopg converts it once and PostgreSQL prepares
+    it once (a VALUES list of each length was a new statement to both)."""
     if conn.dialect.name == "sqlite":
         return _many(conn, _insert(table, columns, tail), rows, cap=5000, returns=True)
     if not rows:
         return []
-    sql = _unnest_insert(conn.dialect, table, columns, tail)
+    names = ", ".join(columns)
+    sql = f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {_from_json(table)} {tail}"
     with driver_errors(conn, sql), _cursor(conn) as cursor:
-        cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
+        cursor.execute(sql, (_as_json(columns, rows),))
         return list(cursor.fetchall())
 
 
-@lru_cache(maxsize=64)
-def _unnest_insert(dialect: Dialect, table: Table, columns: tuple[str, ...], tail: str) -> str:
-    arrays = _arrays(dialect, table, columns)
-    return f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) {tail}"
+# PostgreSQL takes a batch of rows as one JSON text and turns it into rows of the table's own type:
+# psycopg sends one string orjson wrote in C. One array per column (unnest) had psycopg dump every
+# array element in Python: a tenth of the event loop's and the database threads' GIL time when
+# ingesting events (py-spy). Each value is converted by its column type's input function, which
+# refuses a string too long for its column, as the assignment does. Values are what the driver
+# would be given: numbers, strings, booleans, aware datetimes, dates, None (JSONText columns hold
+# text). A float that is not finite would arrive as NULL: none is written through here.
+def _from_json(table: Table) -> str:
+    return f"json_populate_recordset(NULL::{table.name}, %s::json)"
 
 
-@lru_cache(maxsize=64)
-def _arrays(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> str:
-    """One array parameter per column, of the column's type without a length: a cast to varchar(n)
-    would cut a longer value silently, where the assignment to the column refuses it."""
-    types = [re.sub(r"\(\d+\)", "", table.columns[name].type.compile(dialect=dialect)) for name in columns]
-    return ", ".join(f"%s::{type_}[]" for type_ in types)
+def _as_json(columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]) -> str:
+    return orjson.dumps([dict(zip(columns, row, strict=True)) for row in rows]).decode()
 
 
 def select_in(
@@ -219,6 +218,7 @@ def update_from(
         named = ", ".join(f"column{i + 1} AS {name}" for i, name in enumerate(columns))
         _many(conn, f"{head}(SELECT {named} FROM (VALUES {{values}})) AS v{tail}", rows)
         return
-    sql = f"{head}unnest({_arrays(conn.dialect, table, columns)}) AS v({', '.join(columns)}){tail}"
+    # Only the named columns in v: the others would make the caller's unqualified names ambiguous.
+    sql = f"{head}(SELECT {', '.join(columns)} FROM {_from_json(table)}) AS v{tail}"
     with driver_errors(conn, sql), _cursor(conn) as cursor:
-        cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
+        cursor.execute(sql, (_as_json(columns, rows),))
