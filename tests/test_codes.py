@@ -84,3 +84,22 @@ def test_name_fallback_has_random_suffix() -> None:
 def test_suggestions_are_valid_codes() -> None:
     for suggestion in codes.suggestions_for("alex01"):
         assert codes.check_explicit(suggestion) == suggestion
+
+
+def _plain_codes_with_blocklisted_words() -> st.SearchStrategy[str]:
+    """Codes a generator could make (lowercase, no "1", no separators), often with a blocklisted
+    word, as typed or in leetspeak, at the start, the end or inside."""
+    whole, edges, anywhere = codes._matchers()
+    leet = str.maketrans({"o": "0", "e": "3", "a": "4", "s": "5", "t": "7"})
+    words = sorted(w for w in (*whole, *edges, *(anywhere.pattern.replace("\\", "").split("|") if anywhere else ()))
+                   if codes._PLAIN(w))  # fmt: skip
+    fill = st.text(alphabet="abcdefghjkmnpqrstuvwxyz0234567890", max_size=6)
+    word = st.sampled_from(words).flatmap(lambda w: st.sampled_from([w, w.translate(leet)]))
+    return st.one_of(fill.filter(bool), st.builds(lambda a, w, b: a + w + b, fill, word, fill))
+
+
+@settings(max_examples=2000)
+@given(_plain_codes_with_blocklisted_words())
+def test_the_generated_code_check_answers_as_the_general_one(code: str) -> None:
+    assert codes._PLAIN(code)
+    assert codes._profane_plain(code) == (codes.profane_word(code) is not None)

@@ -116,9 +116,27 @@ def check_explicit(code: str) -> str:
 _RESERVED_INSIDE = re.compile("|".join(re.escape(w) for w in sorted(RESERVED_WORDS) if len(w) > 1))
 
 
+# A generated code is lowercase, without "1" and without separators: of the readings `_readings`
+# makes, only two differ (as typed, leetspeak undone), each one segment. Checking those two directly
+# answers as `profane_word` does at a third of its cost (a tenth of a backfill's time went to it).
+_PLAIN = re.compile(r"[a-z02-9]+").fullmatch
+
+
+def _profane_plain(code: str) -> bool:
+    whole, edges, anywhere = _matchers()
+    for reading in (code, code.translate(_LEET)):
+        if reading in whole or reading.startswith(edges) or reading.endswith(edges):
+            return True
+        if anywhere is not None and anywhere.search(reading) is not None:
+            return True
+    return False
+
+
 def _acceptable_generated(code: str) -> bool:
     if _RESERVED_INSIDE.search(code.lower()):
         return False
+    if _PLAIN(code):
+        return code not in RESERVED_WORDS and not _profane_plain(code)
     return reserved_word(code) is None and profane_word(code) is None
 
 
