@@ -118,7 +118,8 @@ _RESERVED_INSIDE = re.compile("|".join(re.escape(w) for w in sorted(RESERVED_WOR
 
 # A generated code is lowercase, without "1" and without separators: of the readings `_readings`
 # makes, only two differ (as typed, leetspeak undone), each one segment. Checking those two directly
-# answers as `profane_word` does at a third of its cost (a tenth of a backfill's time went to it).
+# answers as `profane_word` does, for less (`random_code` 8.6 -> 6.1 µs; the check was a tenth of a
+# backfill's time).
 _PLAIN = re.compile(r"[a-z02-9]+").fullmatch
 
 
