@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -28,6 +29,7 @@ from sharelinks.webhooks.models import webhook_messages
 from tests.helpers import create_webhook, enable_extension
 
 Json = dict[str, Any]
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
 def count(db: Database, table: Any) -> int:
@@ -215,3 +217,30 @@ def test_events_together_create_links_and_webhook_messages_as_one_by_one(
     for result in results[:3]:
         assert by_email[result.person.email]["share_link"] == links[result.person.id]
     assert len(links) == 3  # nothing for the event no extension listens to
+
+
+def test_a_failed_commit_fails_every_unit_of_its_batch(db: Database) -> None:
+    """A constraint SQLite checks at commit (a deferred foreign key here; a full disk fails the
+    same way): no unit of the batch is written, each one hears of it, the good ones too, and the
+    one shared connection works on (it was left inside the failed transaction before)."""
+    if not db.is_sqlite:
+        pytest.skip("SQLite's deferred foreign keys")
+
+    def good(conn: Connection, email: str) -> str:
+        conn.execute(persons.insert().values(id=7, email=email, email_key=email, blocked=False, data={}, version=1,
+                                             created_at=NOW, updated_at=NOW))  # fmt: skip
+        return email
+
+    def breaks_at_commit(conn: Connection) -> None:
+        conn.exec_driver_sql("PRAGMA defer_foreign_keys = ON")
+        conn.execute(webhook_messages.insert().values(
+            id=1, webhook_id=404, event_type="share_link_created", event={}, status="pending", trigger="event",
+            attempt_count=0, next_attempt_at=NOW, created_at=NOW))  # fmt: skip
+
+    async def main() -> list[Any]:
+        return await settled(db.run(good, "kept@example.com"), db.run(breaks_at_commit))
+
+    results = asyncio.run(main())
+    assert all(isinstance(r, DBAPIError) and "FOREIGN KEY" in str(r) for r in results), results
+    assert count(db, persons) == 0 and count(db, webhook_messages) == 0
+    assert db.call(lambda conn: conn.exec_driver_sql("SELECT 1").scalar()) == 1  # the connection is usable again

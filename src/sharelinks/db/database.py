@@ -166,8 +166,19 @@ class Database:
             with self.engine.begin() as conn:
                 yield conn
             return
-        with self._lock, self._connection().begin():
-            yield self._connection()
+        with self._lock:
+            conn = self._connection()
+            try:
+                with conn.begin():
+                    yield conn
+            except BaseException:
+                # A COMMIT that fails (a deferred constraint, a full disk) can leave SQLite's
+                # transaction open while SQLAlchemy takes it as ended: every later BEGIN on this one
+                # shared connection would then fail. End it in the driver too.
+                driver = conn.connection.driver_connection if not conn.closed else None
+                if driver is not None and driver.in_transaction:
+                    driver.rollback()
+                raise
 
     def _connection(self) -> Connection:
         if self._shared is None or self._shared.closed:
