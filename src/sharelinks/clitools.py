@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import NoReturn
 
 import typer
@@ -12,7 +13,9 @@ from sharelinks.db.database import Database
 from sharelinks.db.migrate import upgrade
 from sharelinks.http.errors import ApiError
 
-out = Console()
+# Piped or redirected (`| awk '{print $2}'`, `> file`), a listing keeps every column whole: rich
+# would otherwise fit it to 80 columns and cut ids short with an ellipsis.
+out = Console(width=None if sys.stdout.isatty() else 1000)
 err = Console(stderr=True)
 
 
