@@ -56,9 +56,8 @@ def test_items_waiting_together_are_one_call_and_passed_ones_run_alone(db: Datab
 
 
 def test_items_arriving_while_groups_are_in_the_database_form_the_next_group(db: Database) -> None:
-    if db.is_sqlite:
-        pytest.skip("on SQLite a group runs on the event loop: nothing arrives while it is in the database")
     # PostgreSQL: two groups of an operation in the database at once; a third waits and collects.
+    # SQLite (one connection, the batch in a worker thread): one in, the next collecting.
     calls: list[list[int]] = []
     release = threading.Event()
 
@@ -79,17 +78,19 @@ def test_items_arriving_while_groups_are_in_the_database_form_the_next_group(db:
         release.set()
         raise AssertionError(f"{groups_in} groups expected in the database, {len(calls)} there")
 
+    in_flight = 1 if db.is_sqlite else 2
+
     async def main() -> list[Any]:
         first = await send(range(3), 1)
-        second = await send(range(3, 5), 2)
-        later = [asyncio.ensure_future(db.run_together(together, alone, n)) for n in range(5, 9)]
+        second = await send(range(3, 5), 2) if in_flight == 2 else []
+        later = [asyncio.ensure_future(db.run_together(together, alone, n)) for n in range(3 + len(second), 9)]
         await asyncio.sleep(0.05)
-        assert len(calls) == 2  # the later items wait for a group to finish instead of a group each
+        assert len(calls) == in_flight  # the later items wait for a group to finish instead of a group each
         release.set()
         return await settled(*first, *second, *later)
 
     assert asyncio.run(main()) == list(range(9))
-    assert calls == [[0, 1, 2], [3, 4], [5, 6, 7, 8]]
+    assert calls == ([[0, 1, 2], [3, 4], [5, 6, 7, 8]] if in_flight == 2 else [[0, 1, 2], [3, 4, 5, 6, 7, 8]])
 
 
 def test_a_failing_group_runs_every_item_alone(db: Database) -> None:
@@ -244,3 +245,22 @@ def test_a_failed_commit_fails_every_unit_of_its_batch(db: Database) -> None:
     assert all(isinstance(r, DBAPIError) and "FOREIGN KEY" in str(r) for r in results), results
     assert count(db, persons) == 0 and count(db, webhook_messages) == 0
     assert db.call(lambda conn: conn.exec_driver_sql("SELECT 1").scalar()) == 1  # the connection is usable again
+
+
+def test_units_run_beside_the_loop_except_in_a_sqlite_worker_process(database_url: str) -> None:
+    """By default a batch runs in a worker thread, so SQLite's own work (it releases the GIL) leaves
+    the loop free to serve; `sharelinks worker` keeps its many small SQLite batches on the loop."""
+    for on_loop in (False, True):
+        database = Database(database_url, units_on_loop=on_loop)
+        try:
+
+            async def main(database: Database = database) -> tuple[int, int, int]:
+                ran = await database.run(lambda conn: threading.get_ident())
+                aside = await database.run_aside(lambda conn: threading.get_ident())
+                return threading.get_ident(), ran, aside
+
+            loop_thread, ran, aside = asyncio.run(main())
+        finally:
+            database.dispose()
+        assert (ran == loop_thread) is (on_loop and database.is_sqlite)
+        assert aside != loop_thread

@@ -128,9 +128,17 @@ class Database:
         background_checkpoints: bool = False,
         mmap_bytes: int = 256 << 20,
         cache_mib: int = 64,
+        units_on_loop: bool = False,
     ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        # Where a batch of units runs on SQLite. In a worker thread by default: SQLite's own work
+        # (statements, commit) releases the GIL, so the loop serves meanwhile on the other core
+        # (measured with the worker in `serve`: 1,769-1,868 → 1,908-2,006 ingested events/s; plain
+        # events 4,632-4,844 → 4,900-5,178). On the loop for `sharelinks worker`, whose many small
+        # batches (claims, attempt records) paid more for the thread hand-off than they gained:
+        # 4,389-4,739 deliveries/s on the loop against 3,907-4,456 in a thread (interleaved runs).
+        self._units_on_loop = self.is_sqlite and units_on_loop
         if self.is_sqlite:
             autocheckpoint = BACKGROUND_AUTOCHECKPOINT_PAGES if background_checkpoints else None
             self.engine = _sqlite_engine(url, autocheckpoint, mmap_bytes, cache_mib)
@@ -142,7 +150,7 @@ class Database:
         # Groups still taking items: launched ones until their batch is taken, and waiting ones.
         self._groups: dict[Callable[..., Any], _Group] = {}
         # Groups of one operation in the database at once, the next collecting meanwhile. SQLite: one
-        # (the loop runs them). PostgreSQL: two, so one group's round trips and its thread's hand-offs
+        # (one connection). PostgreSQL: two, so one group's round trips and its thread's hand-offs
         # overlap the other's. Measured in alternation against one: 1,568-1,645 → 1,680-1,833
         # links/s, 1,724-1,918 → 2,021-2,285 events/s, p99 lower; three or four were no better.
         self._groups_in_flight = 1 if self.is_sqlite else 2
@@ -150,7 +158,7 @@ class Database:
         self._aside = asyncio.Lock()
         self._aside_running = False
         self._batches_running = 0
-        self._max_batches = max(1, pool_size // 2)
+        self._max_batches = 1 if self.is_sqlite else max(1, pool_size // 2)  # SQLite: one connection
         self._checkpointer: _Checkpointer | None = None
         if self.is_sqlite and background_checkpoints:
             self._checkpointer = _Checkpointer(self.engine.url.database or "")
@@ -200,7 +208,7 @@ class Database:
         self._batch.append((fn, args, kwargs, future))
         if len(self._batch) == 1:
             # Runs after the tasks already ready in this iteration, so their work joins the batch.
-            loop.call_soon(self._run_batch if self.is_sqlite else self._dispatch_pooled)
+            loop.call_soon(self._run_batch if self._units_on_loop else self._dispatch_pooled)
         return future
 
     async def run_together(
@@ -259,12 +267,13 @@ class Database:
     async def run_aside(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a long unit of work (thousands of rows) atomically, beside the event loop, not on it.
 
-        On SQLite the unit runs in a worker thread over the one connection while the loop's own
-        units queue behind it (they wait; the loop does not): the sqlite3 module releases the GIL
-        while SQLite works, so that work uses the other core. On PostgreSQL this is `run`.
+        With units on the loop (SQLite, `units_on_loop`), the unit runs in a worker thread over the
+        one connection while the loop's own units queue behind it (they wait; the loop does not):
+        the sqlite3 module releases the GIL while SQLite works, so that work uses the other core.
+        Otherwise every batch runs beside the loop already, and this is `run`.
         """
-        if not self.is_sqlite:
-            return await self.run(fn, *args)
+        if not self._units_on_loop:
+            return await self.run(fn, *args)  # batches run beside the loop already
         async with self._aside:
             if self._batch:
                 self._run_batch()  # units already waiting go first: a stream of aside work must not starve them
@@ -300,6 +309,8 @@ class Database:
             _settle(future, result, error)
 
     def _execute_pooled(self, batch: list[Job]) -> list[Outcome]:
+        if self.is_sqlite:
+            return self._in_savepoints(batch)
         if len(batch) > 1:
             try:
                 with self.engine.begin() as conn:
@@ -315,31 +326,37 @@ class Database:
         return outcomes
 
     def _run_batch(self) -> None:
+        """SQLite, units on the loop: the waiting batch, run here."""
         if self._aside_running:
             return  # the connection is the aside unit's; it runs this batch when it is done
         batch, self._batch = self._batch, []
         self._close_launched_groups()
-        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        for (*_, future), (result, error) in zip(batch, self._in_savepoints(batch), strict=True):
+            _settle(future, result, error)
+
+    def _in_savepoints(self, batch: list[Job]) -> list[Outcome]:
+        """SQLite: a batch's units in one transaction, each in its own savepoint (a failing one is
+        rolled back alone); if the transaction itself fails, nothing of it is written and every
+        unit fails."""
+        outcomes: list[Outcome] = []
         try:
             with self.transaction() as conn:
                 driver = conn.connection.driver_connection
                 assert driver is not None
-                for fn, args, kwargs, future in batch:
+                for fn, args, kwargs, _ in batch:
                     driver.execute("SAVEPOINT unit_of_work")
                     try:
                         result = fn(conn, *args, **kwargs)
                     except Exception as exc:
                         driver.execute("ROLLBACK TO unit_of_work")
                         driver.execute("RELEASE unit_of_work")
-                        outcomes.append((future, None, exc))
+                        outcomes.append((None, exc))
                     else:
                         driver.execute("RELEASE unit_of_work")
-                        outcomes.append((future, result, None))
+                        outcomes.append((result, None))
         except Exception as exc:
-            # The commit itself failed: nothing of this batch was written, so every unit fails.
-            outcomes = [(future, None, exc) for *_, future in batch]
-        for future, result, error in outcomes:
-            _settle(future, result, error)
+            return [(None, exc)] * len(batch)
+        return outcomes
 
     def start_background_tasks(self) -> None:
         if self._checkpointer is not None:

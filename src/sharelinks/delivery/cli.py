@@ -28,8 +28,9 @@ def worker(
         settings = replace(settings, worker_concurrency=concurrency)
     logs.configure(settings.log_level)
     migrated_database(settings).dispose()
-    # Checkpoints on a background thread, so no delivery's commit pays for one (SQLite).
-    db = Database(settings.database_url, background_checkpoints=True)
+    # Checkpoints on a background thread, so no delivery's commit pays for one; units on the loop
+    # (SQLite: its claims and records are many small batches, see Database).
+    db = Database(settings.database_url, background_checkpoints=True, units_on_loop=True)
     db.start_background_tasks()
     box = SecretBox.from_settings(settings)
     err.print(f"delivery worker on {safe_url(settings.database_url)} ({settings.worker_concurrency} in flight)")
