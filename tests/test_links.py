@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -151,7 +151,7 @@ def test_bots_and_previews_are_flagged_and_not_counted(
 
 
 def test_repeat_clicks_within_an_hour_count_once(links: httpx.Client, auth: dict, db: Database, code: str) -> None:
-    start = clock.now()
+    start = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)  # one day: unique visitors are counted per day
     for minutes in (0, 10, 59):
         clock.set_clock(lambda m=minutes: start + timedelta(minutes=m))
         visit(links, f"/{code}")
@@ -162,6 +162,17 @@ def test_repeat_clicks_within_an_hour_count_once(links: httpx.Client, auth: dict
     assert [r.is_unique for r in rows] == [True, False, False, True]
     found = stats(links, auth, code)
     assert found["clicks"] == 2 and found["unique_visitors"] == 1
+
+
+def test_the_repeat_window_spans_midnight(links: httpx.Client, db: Database, code: str) -> None:
+    """The stored IP hash changes its salt at midnight; the repeat window still knows the visitor."""
+    start = datetime(2026, 11, 27, 23, 50, tzinfo=UTC)
+    for minutes in (0, 20):
+        clock.set_clock(lambda m=minutes: start + timedelta(minutes=m))
+        visit(links, f"/{code}")
+    rows = wait_until(lambda: len(stored_clicks(db)) == 2 and stored_clicks(db))
+    assert [r.is_unique for r in rows] == [True, False]
+    assert rows[0].ip_hash != rows[1].ip_hash  # a new day, a new salt for what is stored
 
 
 def test_shutdown_flushes_buffered_clicks(settings: Settings, db: Database, auth: dict) -> None:

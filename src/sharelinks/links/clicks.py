@@ -75,12 +75,15 @@ class Visitors:
     """Visitor identity without keeping IPs: HMAC with a random salt per UTC day, held only in memory.
 
     The salt dies with the day (and the process), so a stored hash cannot be tied to an IP later.
+    The one-hour repeat window is kept apart, under a salt of the process's own that is never
+    stored: keyed by the daily hash it forgot every visitor at midnight (23:50 and 00:10 counted twice).
     """
 
     def __init__(self) -> None:
         self._day: int | None = None
         self._salt = b""
-        self._last_counted: dict[tuple[int | str, str], float] = {}
+        self._window_salt = os.urandom(32)
+        self._last_counted: dict[tuple[int | str, bytes], float] = {}
         self._seen_today: set[tuple[int | str, str]] = set()
 
     def hash(self, ip: str, today: int) -> str:
@@ -90,9 +93,13 @@ class Visitors:
             self._seen_today.clear()
         return hmac.digest(self._salt, ip.encode(), "sha256").hex()[:32]
 
-    def counted(self, link: int | str, ip_hash: str, now: float) -> bool:
-        """True unless this visitor was counted on this link within the last hour."""
-        key = (link, ip_hash)
+    def key(self, ip: str) -> bytes:
+        """The visitor as the repeat window knows it, whatever the day."""
+        return hmac.digest(self._window_salt, ip.encode(), "sha256")[:16]
+
+    def counted(self, link: int | str, visitor: bytes, now: float) -> bool:
+        """True unless this visitor (`key`) was counted on this link within the last hour."""
+        key = (link, visitor)
         last = self._last_counted.get(key)
         if last is not None and now - last < REPEAT_WINDOW_SECONDS:
             return False
@@ -231,6 +238,7 @@ class ClickRecorder:
 
     def _prepare(self, batch: list[RawClick], into: Prepared) -> None:
         rows, tallies, kinds, ip_hashes = into.rows, into.tallies, into.kinds, into.ip_hashes
+        visitor_keys = into.visitor_keys
         visitors = self.visitors
         for at, clicked, ip, user_agent, referer, via_qr in batch:
             day = int(at // 86400)
@@ -239,7 +247,13 @@ class ClickRecorder:
                 ip_hash = ip_hashes[(ip, day)] = visitors.hash(ip, day)
             bot = is_bot(user_agent)
             sid, program_id = clicked.shareable_id, clicked.program_id
-            counted = not bot and visitors.counted(sid if sid is not None else clicked.code.lower(), ip_hash, at)
+            if bot:
+                counted = False
+            else:
+                visitor = visitor_keys.get(ip)
+                if visitor is None:
+                    visitor = visitor_keys[ip] = visitors.key(ip)
+                counted = visitors.counted(sid if sid is not None else clicked.code.lower(), visitor, at)
             kinds["bot" if bot else "counted" if counted else "repeat"] += 1
             rows.append(
                 (int(at * 1_000_000), sid, clicked.code, program_id, clicked.person_id, ip_hash,
@@ -258,10 +272,12 @@ class ClickRecorder:
 
 @dataclass
 class Prepared:
-    """A flush's rows and tallies as its slices build them. IP hashes are remembered for this flush
-    only: within a batch one visitor's repeat clicks cost one HMAC, and no IP outlives the flush."""
+    """A flush's rows and tallies as its slices build them. IP hashes and window keys are remembered
+    for this flush only: within a batch one visitor's repeat clicks cost one HMAC of each, and no IP
+    outlives the flush."""
 
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     tallies: dict[tuple[int, int], Tally] = field(default_factory=dict)  # (link, day number)
     kinds: Counter[str] = field(default_factory=Counter)
     ip_hashes: dict[tuple[str, int], str] = field(default_factory=dict)
+    visitor_keys: dict[str, bytes] = field(default_factory=dict)
