@@ -1,10 +1,12 @@
 """The database handle: one engine, transactions, and where blocking calls run.
 
-SQLite calls are short and CPU-bound, and the GIL serialises them anyway, so on SQLite units of work
-run on the event loop over one long-lived connection: no thread hop, no pool checkout, one writer at
-a time by construction. Units of work that arrive in the same loop iteration share one transaction
-(group commit), each inside its own savepoint: one fails alone, and a batch pays for one BEGIN and
-one COMMIT instead of one each. PostgreSQL calls wait on the network, so there batches run in
+On SQLite units of work go over one long-lived connection, one batch at a time: no pool checkout,
+one writer by construction. A batch runs in a worker thread beside the event loop (SQLite's own work
+releases the GIL, so the loop serves meanwhile), or on the loop itself with `units_on_loop` (the
+delivery worker process, whose batches are many and small). Units of work that arrive while the
+previous batch is in the database share one transaction (group commit), each inside its own
+savepoint: one fails alone, and a batch pays for one BEGIN and one COMMIT instead of one each.
+PostgreSQL calls wait on the network, so there batches run in
 worker threads over pooled connections, several at once; a batch is one transaction, and if any unit
 in it fails the batch is rolled back and each unit re-run in its own transaction, so one unit's
 failure never touches another's outcome.
