@@ -14,7 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 from standardwebhooks import Webhook as StandardWebhook
 
-from sharelinks.delivery.worker import _Fetched
+from sharelinks.delivery.worker import _Fetched, redact
+from sharelinks.observability.metrics import REGISTRY, observe_attempt
 from sharelinks.testing.receiver import Receiver, Reply
 from tests.conftest import make_program
 from tests.helpers import create_key, create_webhook, enable_extension, send_event, wait_until, webhook_events
@@ -265,3 +266,26 @@ def test_an_expired_webhook_or_key_is_fetched_once_for_every_lane_waiting() -> N
         assert await asyncio.gather(*(fetched.get(1) for _ in range(5))) == ["v1-3"] * 5
 
     asyncio.run(main())
+
+
+def test_recorded_request_headers_hide_secrets_every_time_a_name_comes_back() -> None:
+    # Redaction decisions are remembered per header name: the second call answers from that memory.
+    headers = {"Authorization": "Bearer s3cret", "X-API-KEY": "k", "X-Extole-Signature": "ab12", "Cookie": "c=1",
+               "X-Custom": "visible", "webhook-id": "123"}  # fmt: skip
+    expected = {"Authorization": "[redacted]", "X-API-KEY": "[redacted]", "X-Extole-Signature": "[redacted]",
+                "Cookie": "[redacted]", "X-Custom": "visible", "webhook-id": "123"}  # fmt: skip
+    assert redact(headers) == expected
+    assert redact(headers) == expected
+    assert redact({"x-api-key": "other"}) == {"x-api-key": "[redacted]"}
+
+
+def test_attempts_are_counted_by_outcome() -> None:
+    def count(outcome: str) -> float:
+        return REGISTRY.get_sample_value("sharelinks_delivery_attempts_total", {"outcome": outcome}) or 0.0
+
+    before = {outcome: count(outcome) for outcome in ("delivered", "retrying")}
+    observe_attempt("delivered", 0.01)
+    observe_attempt("delivered", 0.02)
+    observe_attempt("retrying", 0.5)
+    assert count("delivered") == before["delivered"] + 2
+    assert count("retrying") == before["retrying"] + 1

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from sharelinks.backfill import cli as backfill_cli
-from sharelinks.clitools import database, err, fail, migrated_database, out, safe_url
+from sharelinks.clitools import database, err, fail, migrated_database, out, safe_url, tune_gc
 from sharelinks.config import Settings
 from sharelinks.connectors import cli as connectors_cli
 from sharelinks.console import cli as console_cli
@@ -78,20 +78,6 @@ def serve(
         log_config=None,
         **server_options(application),
     )
-
-
-def tune_gc() -> None:
-    """Fewer, cheaper garbage collections on a long-running server.
-
-    Everything imported so far is frozen out of the collector's view, and the youngest generation is
-    collected less often: a full collection otherwise walks every object and showed up as 50-100 ms
-    stalls in the p99 of our API benchmarks.
-    """
-    import gc
-
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
 
 
 @app.command()

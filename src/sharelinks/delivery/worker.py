@@ -33,7 +33,7 @@ from sharelinks.keys import service as keys
 from sharelinks.keys.algorithms import ALGORITHMS, Material, Signed
 from sharelinks.keys.crypto import SecretBox
 from sharelinks.keys.oauth import TokenError, TokenProvider
-from sharelinks.observability.metrics import DELIVERY_ATTEMPTS, DELIVERY_LATENCY
+from sharelinks.observability.metrics import observe_attempt
 from sharelinks.webhooks import payload
 from sharelinks.webhooks import service as webhooks
 from sharelinks.webhooks.models import DUE_PREDICATE, webhook_messages
@@ -50,8 +50,26 @@ SENSITIVE_HEADER_RE = re.compile(r"auth|key|token|secret|signature|cookie|passwo
 REDACTED = "[redacted]"
 
 
+# Header name → whether its value is hidden. A webhook sends the same few names every time: a dict
+# hit instead of a regular-expression search per header (redacting took 4 µs of every delivery).
+_SENSITIVE: dict[str, bool] = {}
+
+
+def _sensitive(name: str) -> bool:
+    if len(_SENSITIVE) > 10_000:
+        _SENSITIVE.clear()
+    hidden = _SENSITIVE[name] = SENSITIVE_HEADER_RE.search(name) is not None
+    return hidden
+
+
 def redact(headers: dict[str, str]) -> dict[str, str]:
-    return {k: REDACTED if SENSITIVE_HEADER_RE.search(k) else v for k, v in headers.items()}
+    shown: dict[str, str] = {}
+    for name, value in headers.items():
+        hidden = _SENSITIVE.get(name)
+        if hidden is None:
+            hidden = _sensitive(name)
+        shown[name] = REDACTED if hidden else value
+    return shown
 
 
 class Configs:
@@ -295,8 +313,7 @@ class DeliveryWorker:
         error: str | None = None,
     ) -> None:
         """Queue the record of one attempt (its request, the answer, where the message goes next)."""
-        DELIVERY_ATTEMPTS.labels(outcome).inc()
-        DELIVERY_LATENCY.observe(result.duration_ms / 1000)
+        observe_attempt(outcome, result.duration_ms / 1000)
         self._record(
             Attempt(
                 message_id=message.id,

@@ -43,3 +43,13 @@ DELIVERY_LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0),
     registry=REGISTRY,
 )
+_attempt_children: dict[str, Any] = {}
+
+
+def observe_attempt(outcome: str, seconds: float) -> None:
+    """One delivery attempt: its outcome counted (children cached as for requests), its duration."""
+    child = _attempt_children.get(outcome)
+    if child is None:
+        child = _attempt_children[outcome] = DELIVERY_ATTEMPTS.labels(outcome)
+    child.inc()
+    DELIVERY_LATENCY.observe(seconds)
