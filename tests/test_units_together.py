@@ -4,6 +4,7 @@ same outcomes, item by item, as running each alone."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 from collections.abc import Awaitable
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import DBAPIError
 
+from sharelinks.db import database
 from sharelinks.db.database import PASSED, Database, Passed
 from sharelinks.events import service as events
 from sharelinks.events.models import events as events_table
@@ -264,3 +266,38 @@ def test_units_run_beside_the_loop_except_in_a_sqlite_worker_process(database_ur
             database.dispose()
         assert (ran == loop_thread) is (on_loop and database.is_sqlite)
         assert aside != loop_thread
+
+
+def test_a_transaction_waits_for_another_process_writing_then_begins(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's busy handler is off (it slept 1, 2, 5, 10 … ms between tries); `begin_immediate`
+    waits for the write lock itself, for BUSY_WAIT_SECONDS at most, and fails at once on any other error."""
+    if not db.is_sqlite:
+        pytest.skip("SQLite's one write lock")
+    other = sqlite3.connect(db.engine.url.database, isolation_level=None, check_same_thread=False)  # another process's
+    other.execute("BEGIN IMMEDIATE")
+    released = threading.Timer(0.2, lambda: other.execute("COMMIT"))
+    released.start()
+    try:
+        db.call(lambda conn: conn.execute(persons.insert().values(
+            id=8, email="w@example.com", email_key="w@example.com", blocked=False, data={}, version=1,
+            created_at=NOW, updated_at=NOW)))  # fmt: skip
+    finally:
+        released.join()
+    assert count(db, persons) == 1
+
+    other.execute("BEGIN IMMEDIATE")
+    monkeypatch.setattr(database, "BUSY_WAIT_SECONDS", 0.05)
+    with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+        db.call(lambda conn: count(db, persons))
+    other.execute("ROLLBACK")
+    other.close()
+    assert db.call(lambda conn: conn.exec_driver_sql("SELECT 1").scalar()) == 1  # and works on
+
+
+def test_begin_immediate_fails_at_once_on_an_error_other_than_busy() -> None:
+    driver = sqlite3.connect(":memory:", isolation_level=None)
+    driver.execute("BEGIN")
+    with pytest.raises(sqlite3.OperationalError, match="within a transaction"):
+        database.begin_immediate(driver)
