@@ -262,7 +262,8 @@ def main() -> None:
                 with database(backend) as url:
                     rate = pipeline(url, receiver, args.deliveries, worker_count)
                 name = f"pipeline, {backend}, {worker_count} worker process(es)"
-                print(f"{name:<44}{rate:>13.0f}{raw:>15.0f}{rate / raw:>7.2f}  >= 0.5")
+                target = ">= 0.5" if backend == "sqlite" or worker_count == 2 else "(reported)"
+                print(f"{name:<44}{rate:>13.0f}{raw:>15.0f}{rate / raw:>7.2f}  {target}")
 
         print(f"\n2. Event -> first attempt while ingesting 1,000 events/s for {args.seconds} s")
         print(f"{'setup':<32}{'achieved/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'events':>8}  target")
