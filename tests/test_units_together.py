@@ -4,10 +4,13 @@ same outcomes, item by item, as running each alone."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sqlite3
 import threading
 from collections.abc import Awaitable
+from contextlib import closing
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,7 +31,7 @@ from sharelinks.shareables import service as shareables
 from sharelinks.shareables.models import shareables as shareables_table
 from sharelinks.shareables.service import CreateRequest
 from sharelinks.webhooks.models import webhook_messages
-from tests.helpers import create_webhook, enable_extension
+from tests.helpers import create_webhook, enable_extension, wait_until
 
 Json = dict[str, Any]
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -301,3 +304,27 @@ def test_begin_immediate_fails_at_once_on_an_error_other_than_busy() -> None:
     driver.execute("BEGIN")
     with pytest.raises(sqlite3.OperationalError, match="within a transaction"):
         database.begin_immediate(driver)
+
+
+def test_background_checkpoints_copy_the_wal_into_the_database_file(db: Database, tmp_path: Path) -> None:
+    """What commits leave in the WAL reaches the database file itself without any commit doing it:
+    a copy of the file alone (no WAL beside it) soon holds the row."""
+    if not db.is_sqlite:
+        pytest.skip("SQLite's WAL")
+    path = Path(db.engine.url.database or "")
+    checkpointed = Database(f"sqlite:///{path}", background_checkpoints=True)
+    checkpointed.start_background_tasks()
+    try:
+        checkpointed.call(lambda conn: conn.execute(persons.insert().values(
+            id=9, email="c@example.com", email_key="c@example.com", blocked=False, data={}, version=1,
+            created_at=NOW, updated_at=NOW)))  # fmt: skip
+
+        def in_the_file_alone() -> bool:
+            copy = tmp_path / "alone.db"
+            shutil.copy(path, copy)
+            with closing(sqlite3.connect(copy)) as conn:
+                return conn.execute("SELECT count(*) FROM persons WHERE id = 9").fetchone()[0] == 1
+
+        wait_until(in_the_file_alone)
+    finally:
+        checkpointed.dispose()
