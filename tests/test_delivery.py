@@ -12,11 +12,16 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Connection, Engine, create_engine, select
 from standardwebhooks import Webhook as StandardWebhook
 
+from sharelinks.db.database import Database, after_commit
+from sharelinks.delivery import queue, wakeup
+from sharelinks.delivery.queue import Claimed
 from sharelinks.delivery.worker import _Fetched, redact
 from sharelinks.observability.metrics import REGISTRY, observe_attempt
 from sharelinks.testing.receiver import Receiver, Reply
+from sharelinks.webhooks.models import webhook_messages
 from tests.conftest import make_program
 from tests.helpers import create_key, create_webhook, enable_extension, send_event, wait_until, webhook_events
 
@@ -289,3 +294,77 @@ def test_attempts_are_counted_by_outcome() -> None:
     observe_attempt("retrying", 0.5)
     assert count("delivered") == before["delivered"] + 2
     assert count("retrying") == before["retrying"] + 1
+
+
+class FakeTaker:
+    """A worker of this process as the enqueuer sees it (wakeup.Taker), recording what it is handed."""
+
+    worker_id = "taker-under-test"
+    lease_seconds = 60.0
+
+    def __init__(self, engine: Engine, room: int) -> None:
+        self.engine = engine
+        self._room = room
+        self.adopted: list[Claimed] = []
+
+    def room(self) -> int:
+        return self._room
+
+    def adopt(self, messages: list[Claimed]) -> None:
+        self.adopted.extend(messages)
+
+
+def test_new_messages_go_to_the_worker_of_this_process_leased_and_unclaimed(
+    client: TestClient, auth: dict, db: Database, receiver: Receiver
+) -> None:
+    make_program(client, auth)
+    enable_extension(client, auth)
+    webhook = create_webhook(client, auth, receiver.url)
+    full, taker = FakeTaker(db.engine, room=0), FakeTaker(db.engine, room=100)
+    elsewhere = FakeTaker(create_engine("sqlite://"), room=100)  # another database's worker takes nothing
+    for registered in (full, elsewhere, taker):
+        wakeup.register_taker(registered)
+    try:
+        send_event(client, auth, "alex@example.com")
+    finally:
+        for registered in (full, elsewhere, taker):
+            wakeup.unregister_taker(registered)
+    send_event(client, auth, "jordan@example.com")  # no worker here to take it
+
+    rows = db.call(lambda conn: conn.execute(select(webhook_messages)).all())
+    by_email = {row.email_key: row for row in rows}
+    alex, jordan = by_email["alex@example.com"], by_email["jordan@example.com"]
+    assert (alex.worker_id, alex.status, alex.attempt_count) == ("taker-under-test", "pending", 0)
+    assert alex.lease_until > alex.created_at
+    assert (jordan.worker_id, jordan.lease_until) == (None, None)  # due: any worker claims it
+    [message] = taker.adopted
+    assert (message.id, message.webhook_id, message.event_type, message.trigger) == (
+        alex.id, int(str(webhook["id"])), "share_link_created", "scheduled")  # fmt: skip
+    assert message.event == alex.event and message.event["email"] == "alex@example.com"
+    assert full.adopted == [] and elsewhere.adopted == []
+    # Leased: a claim passes it by until the lease runs out (the process that holds it died).
+    assert [m.id for m in db.call(queue.claim, "another-worker", 10, 60)] == [jordan.id]
+
+
+def test_after_commit_runs_for_what_committed_and_never_for_what_did_not(db: Database) -> None:
+    ran: list[str] = []
+
+    def good(conn: Connection, name: str) -> str:
+        after_commit(conn, lambda: ran.append(name))
+        return name
+
+    def bad(conn: Connection) -> None:
+        after_commit(conn, lambda: ran.append("bad"))
+        raise RuntimeError("this unit fails")
+
+    async def main() -> list[object]:  # one batch: SQLite's savepoints, PostgreSQL's re-run alone
+        return await asyncio.gather(db.run(good, "a"), db.run(bad), db.run(good, "b"), return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert results[0] == "a" and isinstance(results[1], RuntimeError) and results[2] == "b"
+    assert sorted(ran) == ["a", "b"]
+    with pytest.raises(RuntimeError), db.transaction() as conn:
+        after_commit(conn, lambda: ran.append("rolled back"))
+        raise RuntimeError("the whole transaction fails")
+    db.call(lambda conn: None)  # and nothing of it runs with the next transaction
+    assert sorted(ran) == ["a", "b"]

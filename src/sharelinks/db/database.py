@@ -213,17 +213,25 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """One transaction: committed when the block ends, rolled back if it raises."""
+        """One transaction: committed when the block ends, rolled back if it raises. What the block
+        registered with `after_commit` runs once the commit is done, and never if it is not."""
         if not self.is_sqlite:
+            callbacks: list[Callable[[], None]] = []
             with self.engine.begin() as conn:
-                yield conn
+                try:
+                    yield conn
+                finally:
+                    callbacks = conn.info.pop(_AFTER_COMMIT, [])  # before the pool takes it back
+            _run_after_commit(callbacks)
             return
         with self._lock:
             conn = self._connection()
+            conn.info.pop(_AFTER_COMMIT, None)
             try:
                 with conn.begin():
                     yield conn
             except BaseException:
+                conn.info.pop(_AFTER_COMMIT, None)
                 # A COMMIT that fails (a deferred constraint, a full disk) can leave SQLite's
                 # transaction open while SQLAlchemy takes it as ended: every later BEGIN on this one
                 # shared connection would then fail. End it in the driver too.
@@ -231,6 +239,7 @@ class Database:
                 if driver is not None and driver.in_transaction:
                     driver.rollback()
                 raise
+            _run_after_commit(conn.info.pop(_AFTER_COMMIT, []))
 
     def _connection(self) -> Connection:
         if self._shared is None or self._shared.closed:
@@ -357,7 +366,7 @@ class Database:
             return self._in_savepoints(batch)
         if len(batch) > 1:
             try:
-                with self.engine.begin() as conn:
+                with self.transaction() as conn:
                     return [(fn(conn, *args, **kwargs), None) for fn, args, kwargs, _ in batch]
             except Exception:
                 pass  # rolled back as a whole: give every unit its own transaction below
@@ -387,13 +396,16 @@ class Database:
             with self.transaction() as conn:
                 driver = conn.connection.driver_connection
                 assert driver is not None
+                callbacks = conn.info.setdefault(_AFTER_COMMIT, [])
                 for fn, args, kwargs, _ in batch:
                     driver.execute("SAVEPOINT unit_of_work")
+                    registered = len(callbacks)
                     try:
                         result = fn(conn, *args, **kwargs)
                     except Exception as exc:
                         driver.execute("ROLLBACK TO unit_of_work")
                         driver.execute("RELEASE unit_of_work")
+                        del callbacks[registered:]  # what the unit undone registered
                         outcomes.append((None, exc))
                     else:
                         driver.execute("RELEASE unit_of_work")
@@ -414,6 +426,25 @@ class Database:
                 self._shared.close()
                 self._shared = None
         self.engine.dispose()
+
+
+_AFTER_COMMIT = "sharelinks_after_commit"
+
+
+def after_commit(conn: Connection, callback: Callable[[], None]) -> None:
+    """Run `callback` in the committing thread once the transaction `conn` is in has committed; never
+    if it rolls back, nor if the unit of work that registered it is rolled back alone (its savepoint).
+    For hand-offs of what the transaction made (it must exist before anyone acts on it): quick, and
+    safe to call from any thread."""
+    conn.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+def _run_after_commit(callbacks: list[Callable[[], None]]) -> None:
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:  # the commit stands; one hand-off failing must not undo the others
+            log.exception("an after-commit callback failed")
 
 
 class Passed:

@@ -3,6 +3,11 @@
 In-process workers wait on a `Doorbell`; on PostgreSQL the enqueueing transaction also sends one
 `NOTIFY`, which PostgreSQL delivers to listening workers only if the transaction commits. Workers
 poll as a backstop, so a lost wake-up delays a delivery by at most the poll interval.
+
+A worker in the same process as the enqueuer (`serve`) can take new messages without claiming
+them: it registers as a `Taker`, the enqueuer writes the messages already leased to it, and hands
+them over once the transaction has committed (`db.database.after_commit`). A lease is a lease
+however it was taken: if the process dies first, it expires and any worker claims the messages.
 """
 
 from __future__ import annotations
@@ -11,8 +16,12 @@ import asyncio
 import contextlib
 import sqlite3
 import threading
+from typing import TYPE_CHECKING, Protocol
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
+
+if TYPE_CHECKING:
+    from sharelinks.delivery.queue import Claimed
 
 CHANNEL = "sharelinks_delivery"
 _NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', '')")
@@ -90,3 +99,39 @@ async def watch_sqlite(path: str, doorbell: Doorbell, interval: float = SQLITE_W
             await asyncio.sleep(interval)
     finally:
         conn.close()
+
+
+class Taker(Protocol):
+    """A worker in this process that takes new messages leased to it at birth."""
+
+    worker_id: str
+    lease_seconds: float
+    engine: Engine  # the database it delivers from: it takes only messages written there
+
+    def room(self) -> int:
+        """How many more messages it would take now (read from any thread; an estimate)."""
+        ...
+
+    def adopt(self, messages: list[Claimed]) -> None:
+        """Messages leased to it whose transaction has committed (called from any thread)."""
+        ...
+
+
+_takers: list[Taker] = []
+
+
+def register_taker(taker: Taker) -> None:
+    _takers.append(taker)
+
+
+def unregister_taker(taker: Taker) -> None:
+    if taker in _takers:
+        _takers.remove(taker)
+
+
+def taker_for(conn: Connection, count: int) -> Taker | None:
+    """A worker in this process, on the database of `conn`, with room for `count` more messages."""
+    for taker in list(_takers):
+        if taker.engine is conn.engine and taker.room() >= count:
+            return taker
+    return None

@@ -45,6 +45,9 @@ CLAIM_BATCH = 256
 CONNECTOR_BUFFER = 20_000
 RECORD_RETRY_PAUSES = (0.25, 0.5, 1.0, 2.0, 4.0)
 RECORD_BATCH_SECONDS = 0.02
+# New messages a worker takes at birth (wakeup.Taker) while it has fewer than this many lanes' worth
+# waiting: beyond that they stay due in the table and are claimed as lanes free up.
+ADOPT_BACKLOG_PER_LANE = 4
 PURGE_EVERY_SECONDS = 600.0
 SENSITIVE_HEADER_RE = re.compile(r"auth|key|token|secret|signature|cookie|password", re.IGNORECASE)
 REDACTED = "[redacted]"
@@ -145,13 +148,17 @@ class DeliveryWorker:
         self._stopping = False
         self._main: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.lease_seconds = settings.delivery_lease_seconds
+        self.engine = db.engine
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self.doorbell.bind(loop)
         wakeup.register(self.doorbell)
+        wakeup.register_taker(self)
         # Long-lived lanes instead of a task per delivery: the same concurrency, less overhead.
         self._lanes = [loop.create_task(self._lane()) for _ in range(self.settings.worker_concurrency)]
         self._main = loop.create_task(self._run(), name="delivery-worker")
@@ -164,6 +171,7 @@ class DeliveryWorker:
     async def stop(self, grace: float = 5.0) -> None:
         """Stop claiming, give requests in flight `grace` seconds, record them, hand back the rest."""
         self._stopping = True
+        wakeup.unregister_taker(self)
         wakeup.unregister(self.doorbell)
         for task in (self._main, self._listener):
             if task is not None:
@@ -191,6 +199,24 @@ class DeliveryWorker:
                 return
             await asyncio.sleep(0.05)
         raise TimeoutError("deliveries still pending")
+
+    # -- messages taken at birth (wakeup.Taker) ---------------------------------------------------
+
+    def room(self) -> int:
+        if self._stopping:
+            return 0
+        return self.settings.worker_concurrency * ADOPT_BACKLOG_PER_LANE - self._queue.qsize() - self._busy
+
+    def adopt(self, messages: list[Claimed]) -> None:
+        """Messages written leased to this worker, their transaction committed: deliver them as if
+        claimed. Called by the committing thread, handed to the loop."""
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._take, messages)
+
+    def _take(self, messages: list[Claimed]) -> None:
+        for message in messages:
+            self._held.add(message.id)  # renewed by the heartbeat, handed back at shutdown
+            self._queue.put_nowait(message)
 
     # -- the loop --------------------------------------------------------------------------------
 
