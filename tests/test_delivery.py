@@ -322,13 +322,14 @@ def test_new_messages_go_to_the_worker_of_this_process_leased_and_unclaimed(
     webhook = create_webhook(client, auth, receiver.url)
     full, taker = FakeTaker(db.engine, room=0), FakeTaker(db.engine, room=100)
     elsewhere = FakeTaker(create_engine("sqlite://"), room=100)  # another database's worker takes nothing
+    doorbell = wakeup.Doorbell()
     for registered in (full, elsewhere, taker):
-        wakeup.register_taker(registered)
+        wakeup.register(doorbell, registered)
     try:
         send_event(client, auth, "alex@example.com")
     finally:
         for registered in (full, elsewhere, taker):
-            wakeup.unregister_taker(registered)
+            wakeup.unregister(doorbell, registered)
     send_event(client, auth, "jordan@example.com")  # no worker here to take it
 
     rows = db.call(lambda conn: conn.execute(select(webhook_messages)).all())

@@ -55,16 +55,39 @@ class Doorbell:
         self._event.clear()
 
 
+class Taker(Protocol):
+    """A worker in this process that takes new messages leased to it at birth."""
+
+    worker_id: str
+    lease_seconds: float
+    engine: Engine  # the database it delivers from: it takes only messages written there
+
+    def room(self) -> int:
+        """How many more messages it would take now (read from any thread; an estimate)."""
+        ...
+
+    def adopt(self, messages: list[Claimed]) -> None:
+        """Messages leased to it whose transaction has committed (called from any thread)."""
+        ...
+
+
 _doorbells: list[Doorbell] = []
+_takers: list[Taker] = []
 
 
-def register(doorbell: Doorbell) -> None:
+def register(doorbell: Doorbell, taker: Taker | None = None) -> None:
+    """A worker of this process: its doorbell rung on every enqueue; if it is a taker too, handed
+    new messages at birth."""
     _doorbells.append(doorbell)
+    if taker is not None:
+        _takers.append(taker)
 
 
-def unregister(doorbell: Doorbell) -> None:
+def unregister(doorbell: Doorbell, taker: Taker | None = None) -> None:
     if doorbell in _doorbells:
         _doorbells.remove(doorbell)
+    if taker in _takers:
+        _takers.remove(taker)
 
 
 def after_enqueue(conn: Connection) -> None:
@@ -99,34 +122,6 @@ async def watch_sqlite(path: str, doorbell: Doorbell, interval: float = SQLITE_W
             await asyncio.sleep(interval)
     finally:
         conn.close()
-
-
-class Taker(Protocol):
-    """A worker in this process that takes new messages leased to it at birth."""
-
-    worker_id: str
-    lease_seconds: float
-    engine: Engine  # the database it delivers from: it takes only messages written there
-
-    def room(self) -> int:
-        """How many more messages it would take now (read from any thread; an estimate)."""
-        ...
-
-    def adopt(self, messages: list[Claimed]) -> None:
-        """Messages leased to it whose transaction has committed (called from any thread)."""
-        ...
-
-
-_takers: list[Taker] = []
-
-
-def register_taker(taker: Taker) -> None:
-    _takers.append(taker)
-
-
-def unregister_taker(taker: Taker) -> None:
-    if taker in _takers:
-        _takers.remove(taker)
 
 
 def taker_for(conn: Connection, count: int) -> Taker | None:

@@ -157,8 +157,7 @@ class DeliveryWorker:
     def start(self) -> None:
         loop = self._loop = asyncio.get_running_loop()
         self.doorbell.bind(loop)
-        wakeup.register(self.doorbell)
-        wakeup.register_taker(self)
+        wakeup.register(self.doorbell, self)
         # Long-lived lanes instead of a task per delivery: the same concurrency, less overhead.
         self._lanes = [loop.create_task(self._lane()) for _ in range(self.settings.worker_concurrency)]
         self._main = loop.create_task(self._run(), name="delivery-worker")
@@ -171,8 +170,7 @@ class DeliveryWorker:
     async def stop(self, grace: float = 5.0) -> None:
         """Stop claiming, give requests in flight `grace` seconds, record them, hand back the rest."""
         self._stopping = True
-        wakeup.unregister_taker(self)
-        wakeup.unregister(self.doorbell)
+        wakeup.unregister(self.doorbell, self)
         for task in (self._main, self._listener):
             if task is not None:
                 task.cancel()
