@@ -7,13 +7,13 @@ text, booleans, NULLs and JSON documents stored as text.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import Connection, select
 
 from sharelinks.db.database import Database
-from sharelinks.db.upsert import insert_many_or_ignore, update_many
+from sharelinks.db.upsert import insert, insert_many_or_ignore, update_many
 from sharelinks.persons.models import persons
 
 AT = datetime(2026, 11, 27, 21, 30, 5, 123456, tzinfo=UTC)
@@ -56,3 +56,27 @@ def test_many_rows_update_exactly(db: Database) -> None:
             where="persons.id = v.id")  # fmt: skip
     expected = [rows[0], *changed]
     assert stored(db) == expected
+
+
+def test_a_time_is_stored_as_the_same_text_whichever_path_wrote_it(db: Database) -> None:
+    """One instant, one stored text: straight to the driver (db.upsert) as through SQLAlchemy's own
+    statements, a whole second (no fraction to drop) and a time off UTC included."""
+    instants = [datetime(2026, 11, 27, 21, 30, 5, tzinfo=UTC),
+                datetime(2026, 11, 27, 22, 30, 5, 7, tzinfo=timezone(timedelta(hours=1)))]  # fmt: skip
+    rows = [dict(person_rows()[i], created_at=at, updated_at=at) for i, at in enumerate(instants)]
+    db.call(insert_many_or_ignore, persons, rows[:1])
+    db.call(insert, persons, rows[1])
+    core = [dict(row, id=row["id"] - 100, email_key=f"core-{row['email_key']}", partner_user_id=None) for row in rows]
+    db.call(lambda conn: conn.execute(persons.insert(), core))
+
+    def texts(conn: Connection) -> list[tuple[int, str]]:
+        cast = "CAST(created_at AS TEXT)"
+        return [tuple(r) for r in conn.exec_driver_sql(f"SELECT id, {cast} FROM persons ORDER BY id DESC")]
+
+    by_id = dict(db.call(texts))
+    for row in rows:
+        assert by_id[row["id"]] == by_id[row["id"] - 100]  # driver path == SQLAlchemy Core
+    if db.is_sqlite:
+        assert by_id[rows[0]["id"]] == "2026-11-27 21:30:05.000000"
+        assert by_id[rows[1]["id"]] == "2026-11-27 21:30:05.000007"
+    assert [row["created_at"] for row in stored(db)] == instants + instants

@@ -96,7 +96,7 @@ def execute_values(conn: Connection, template: str, rows: Sequence[tuple[Any, ..
     _many(conn, template, rows)
 
 
-def _sqlite_timestamp(value: datetime) -> str:
+def sqlite_timestamp(value: datetime) -> str:
     # What UTCDateTime and SQLAlchemy's SQLite DATETIME store: naive UTC, always with microseconds
     # ("2026-11-27 13:37:13.498372", the first 26 characters of an aware UTC isoformat).
     if value.tzinfo is not UTC:
@@ -110,7 +110,7 @@ def _aware(value: datetime) -> datetime:
 
 def timestamp(dialect: str) -> Callable[[datetime], Any]:
     """How the driver of `dialect` takes an aware UTC datetime for a UTCDateTime column."""
-    return _sqlite_timestamp if dialect == "sqlite" else _aware
+    return sqlite_timestamp if dialect == "sqlite" else _aware
 
 
 def insert_returning(
