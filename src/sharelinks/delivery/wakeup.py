@@ -5,8 +5,9 @@ In-process workers wait on a `Doorbell`; on PostgreSQL the enqueueing transactio
 poll as a backstop, so a lost wake-up delays a delivery by at most the poll interval.
 
 A worker in the same process as the enqueuer (`serve`) can take new messages without claiming
-them: it registers as a `Taker`, the enqueuer writes the messages already leased to it, and hands
-them over once the transaction has committed (`db.database.after_commit`). A lease is a lease
+them: it registers as a `Taker`; the messages of new share links (the hot path, `webhooks.service.
+enqueue_share_links_created`) are then written already leased to it and handed over once their
+transaction has committed (`db.database.after_commit`); other messages are claimed as before. A lease is a lease
 however it was taken: if the process dies first, it expires and any worker claims the messages.
 """
 
@@ -90,6 +91,14 @@ def unregister(doorbell: Doorbell, taker: Taker | None = None) -> None:
         _takers.remove(taker)
 
 
+def taker_for(conn: Connection, count: int) -> Taker | None:
+    """A worker in this process, on the database of `conn`, with room for `count` more messages."""
+    for taker in list(_takers):
+        if taker.engine is conn.engine and taker.room() >= count:
+            return taker
+    return None
+
+
 def after_enqueue(conn: Connection) -> None:
     """Called in the enqueueing transaction: one NOTIFY per transaction, and the local doorbells."""
     if conn.dialect.name == "postgresql":
@@ -122,11 +131,3 @@ async def watch_sqlite(path: str, doorbell: Doorbell, interval: float = SQLITE_W
             await asyncio.sleep(interval)
     finally:
         conn.close()
-
-
-def taker_for(conn: Connection, count: int) -> Taker | None:
-    """A worker in this process, on the database of `conn`, with room for `count` more messages."""
-    for taker in list(_takers):
-        if taker.engine is conn.engine and taker.room() >= count:
-            return taker
-    return None
