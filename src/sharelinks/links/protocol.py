@@ -5,7 +5,8 @@ Each complete request head is read; a plain GET or HEAD for a share link (links.
 answered in place, without a task, a scope or a framework. The first request that is anything else
 (another host or path, another method, a body, an upgrade, anything unusual) hands the connection,
 with every byte not yet answered, to uvicorn's own httptools protocol for good, so the API, the
-console and the ASGI link layer behind them see an ordinary connection.
+console and the ASGI link layer behind them see an ordinary connection (through `http.cork`, so
+that an answer's head and body leave in one send).
 
 A code not cached yet needs the database: that one request waits in a task while the connection
 buffers what follows, so answers stay in order.
@@ -24,6 +25,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from sharelinks.http.cork import CorkedTransport
 from sharelinks.links.handler import Answer, LinkHandler, Route, Visit, host_name
 
 log = logging.getLogger("sharelinks.links")
@@ -284,6 +286,6 @@ class LinkProtocol(asyncio.Protocol):
             self.idle_timer.cancel()
         http = HttpToolsProtocol(self.config, self.server_state, self.app_state, self.loop)
         self.transport.set_protocol(http)
-        http.connection_made(self.transport)
+        http.connection_made(CorkedTransport(self.transport, self.loop))  # type: ignore[arg-type]
         if data:
             http.data_received(data)
