@@ -1,8 +1,14 @@
-"""IDs: 19 digits, unpredictable, evenly spread."""
+"""IDs: 19 digits; random ones unpredictable and evenly spread, ordered ones in time order and unique."""
 
 from __future__ import annotations
 
-from sharelinks.ids import new_id, parse_id
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from sharelinks import ids
+from sharelinks.ids import NODE_BITS, new_id, ordered_under, parse_id
 
 
 def test_ids_are_19_digit_and_distinct() -> None:
@@ -24,3 +30,60 @@ def test_parse_id() -> None:
     assert parse_id("7059776202829706264") == 7059776202829706264
     for bad in ("", "abc", "-1", "0", "99999999999999999999", "9223372036854775808"):
         assert parse_id(bad) is None
+
+
+# -- ordered IDs ----------------------------------------------------------------------------------
+
+NODE_SHIFT = 10  # the draw's bits, below the node's
+
+
+def _parts(value: int) -> tuple[int, int]:
+    """(millisecond since the epoch of ordered IDs, node) of an ordered ID."""
+    rest = (value - 10**18) >> NODE_SHIFT
+    return rest >> NODE_BITS, rest & ((1 << NODE_BITS) - 1)
+
+
+def test_ordered_ids_carry_the_time_and_node_and_never_repeat() -> None:
+    before = time.time_ns() // 1_000_000 - 1_767_225_600_000
+    with ordered_under(77):
+        made = [new_id() for _ in range(20_000)]
+    after = time.time_ns() // 1_000_000 - 1_767_225_600_000
+    assert len(set(made)) == len(made)
+    assert all(len(str(i)) == 19 and 0 < i < 2**63 for i in made)
+    parts = [_parts(i) for i in made]
+    assert {node for _, node in parts} == {77}
+    stamps = [ms for ms, _ in parts]
+    assert stamps == sorted(stamps)  # in the order made, millisecond by millisecond
+    assert before <= stamps[0] and stamps[-1] <= after + 20_000 // 512  # busy milliseconds may run ahead
+
+
+def test_outside_ordered_under_ids_are_random_again() -> None:
+    with ordered_under(5):
+        ordered = new_id()
+    outside = [new_id() for _ in range(200)]
+    # Ordered IDs of 2026 sit in the lowest ten-thousandth of the range; random ones spread over all of it.
+    assert sum(i < ordered + 10**15 for i in outside) < 5
+
+
+def test_a_busy_or_stepped_back_clock_moves_on_instead_of_repeating(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1_767_225_600_000_000_000 + 10**12]  # in the past: the real clock, later, moves on from here
+    monkeypatch.setattr(ids.time, "time_ns", lambda: now[0])
+    with ordered_under(1):
+        first = [new_id() for _ in range(2_000)]  # one frozen millisecond: 512 draws each, then the next
+        now[0] -= 5_000_000_000  # the clock steps back five seconds
+        later = [new_id() for _ in range(2_000)]
+    made = first + later
+    assert len(set(made)) == len(made)
+    stamps = [_parts(i)[0] for i in made]
+    assert stamps == sorted(stamps)
+    assert stamps[-1] - stamps[0] == len(made) // 512 - (len(made) % 512 == 0)
+
+
+def test_threads_sharing_a_node_never_draw_the_same_id() -> None:
+    def make(_: int) -> list[int]:
+        with ordered_under(9):
+            return [new_id() for _ in range(10_000)]
+
+    with ThreadPoolExecutor(4) as pool:
+        made = [i for batch in pool.map(make, range(4)) for i in batch]
+    assert len(set(made)) == len(made)

@@ -3,6 +3,7 @@
 from sharelinks.backfill.models import batch_jobs
 from sharelinks.connectors.models import connectors, rate_buckets
 from sharelinks.console.models import console_sessions, console_users
+from sharelinks.db.nodes import id_nodes
 from sharelinks.events.models import events
 from sharelinks.extensions.models import extensions
 from sharelinks.keys.models import security_keys
@@ -22,6 +23,7 @@ __all__ = [
     "console_users",
     "events",
     "extensions",
+    "id_nodes",
     "persons",
     "program_domains",
     "programs",

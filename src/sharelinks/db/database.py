@@ -28,7 +28,10 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
+
+from sharelinks.db import nodes
+from sharelinks.ids import ordered_under
 
 T = TypeVar("T")
 Item = TypeVar("Item")
@@ -188,6 +191,8 @@ class Database:
         else:
             self.engine = _postgres_engine(url, pool_size)
         self._shared: Connection | None = None
+        self._node: int | None = None  # claimed before the first transaction (db.nodes)
+        self._next_claim = 0.0
         self._lock = threading.RLock()
         self._batch: list[Job] = []
         # Groups still taking items: launched ones until their batch is taken, and waiting ones.
@@ -215,8 +220,9 @@ class Database:
         """One transaction: committed when the block ends, rolled back if it raises. What the block
         registered with `after_commit` runs once the commit is done, and never if it is not."""
         if not self.is_sqlite:
+            node = self._node if self._node is not None else self._claim_node(None)
             callbacks: list[Callable[[], None]] = []
-            with self.engine.begin() as conn:
+            with self.engine.begin() as conn, ordered_under(node):
                 try:
                     yield conn
                 finally:
@@ -225,8 +231,9 @@ class Database:
             return
         with self._lock:
             conn = self._connection()
+            node = self._node if self._node is not None else self._claim_node(conn)
             try:
-                with conn.begin():
+                with conn.begin(), ordered_under(node):
                     yield conn
             except BaseException:
                 conn.info.pop(_AFTER_COMMIT, None)
@@ -238,6 +245,25 @@ class Database:
                     driver.rollback()
                 raise
             _run_after_commit(conn.info.pop(_AFTER_COMMIT, []))
+
+    def _claim_node(self, shared: Connection | None) -> int | None:
+        """This Database's node number for ordered IDs (`db.nodes`), once its table is there. Tried
+        at most once a second meanwhile: an extra statement per transaction would cost a round trip
+        on PostgreSQL, and would meet (and hide) a dead pooled connection before the unit's own work."""
+        now = time.monotonic()
+        if now < self._next_claim:
+            return None
+        self._next_claim = now + 1.0
+        try:
+            if shared is not None:
+                with shared.begin():
+                    self._node = nodes.claim(shared)
+            else:
+                with self.engine.begin() as conn:
+                    self._node = nodes.claim(conn)
+        except DBAPIError:
+            log.debug("no node for ordered IDs yet (database not migrated): random IDs")
+        return self._node
 
     def _connection(self) -> Connection:
         if self._shared is None or self._shared.closed:
