@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from sharelinks.db.database import Database
+from sharelinks.db.rows import sqlite_timestamp
 from sharelinks.db.upsert import insert, insert_many_or_ignore, update_many
 from sharelinks.persons.models import persons
 
@@ -80,3 +81,18 @@ def test_a_time_is_stored_as_the_same_text_whichever_path_wrote_it(db: Database)
         assert by_id[rows[0]["id"]] == "2026-11-27 21:30:05.000000"
         assert by_id[rows[1]["id"]] == "2026-11-27 21:30:05.000007"
     assert [row["created_at"] for row in stored(db)] == instants + instants
+
+
+def test_sqlite_timestamps_of_repeated_and_alternating_instants() -> None:
+    # The last value's text is kept: the same object again gets it, any other value its own.
+    first = datetime(2026, 11, 28, 3, 0, 5, tzinfo=UTC)
+    second = datetime(2026, 11, 28, 5, 0, 5, 123456, tzinfo=timezone(timedelta(hours=2)))  # 03:00:05.123456 UTC
+    assert [sqlite_timestamp(v) for v in (first, first, second, first, second, second)] == [
+        "2026-11-28 03:00:05.000000",
+        "2026-11-28 03:00:05.000000",
+        "2026-11-28 03:00:05.123456",
+        "2026-11-28 03:00:05.000000",
+        "2026-11-28 03:00:05.123456",
+        "2026-11-28 03:00:05.123456",
+    ]
+    assert sqlite_timestamp(first.replace(microsecond=7)) == "2026-11-28 03:00:05.000007"  # equal-looking, new object

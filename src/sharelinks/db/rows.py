@@ -96,12 +96,21 @@ def execute_values(conn: Connection, template: str, rows: Sequence[tuple[Any, ..
     _many(conn, template, rows)
 
 
+_last_timestamp: tuple[datetime, str] = (datetime.min.replace(tzinfo=UTC), "0001-01-01 00:00:00.000000")
+
+
 def sqlite_timestamp(value: datetime) -> str:
     # What UTCDateTime and SQLAlchemy's SQLite DATETIME store: naive UTC, always with microseconds
-    # ("2026-11-27 13:37:13.498372", the first 26 characters of an aware UTC isoformat).
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    return value.isoformat(" ", "microseconds")[:26]
+    # ("2026-11-27 13:37:13.498372", the first 26 characters of an aware UTC isoformat). The rows of
+    # one statement mostly carry the same `now` object (created_at, updated_at of every row): its
+    # text is kept, 0.1 µs instead of 1.2 (eight such values an ingested event).
+    global _last_timestamp
+    last = _last_timestamp
+    if last[0] is value:
+        return last[1]
+    text = (value if value.tzinfo is UTC else value.astimezone(UTC)).isoformat(" ", "microseconds")[:26]
+    _last_timestamp = (value, text)
+    return text
 
 
 def _aware(value: datetime) -> datetime:
