@@ -37,6 +37,13 @@ def test_parse_id() -> None:
 NODE_SHIFT = 10  # the draw's bits, below the node's
 
 
+@pytest.fixture(autouse=True)
+def fresh_generator(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts from a generator that has made nothing yet (the process's own carries the
+    millisecond and draws of whatever ran before)."""
+    monkeypatch.setattr(ids, "_ordered", ids._Ordered())
+
+
 def _parts(value: int) -> tuple[int, int]:
     """(millisecond since the epoch of ordered IDs, node) of an ordered ID."""
     rest = (value - 10**18) >> NODE_SHIFT
@@ -60,9 +67,12 @@ def test_ordered_ids_carry_the_time_and_node_and_never_repeat() -> None:
 def test_outside_ordered_under_ids_are_random_again() -> None:
     with ordered_under(5):
         ordered = new_id()
+    now_ms = _parts(ordered)[0]
     outside = [new_id() for _ in range(200)]
-    # Ordered IDs of 2026 sit in the lowest ten-thousandth of the range; random ones spread over all of it.
-    assert sum(i < ordered + 10**15 for i in outside) < 5
+    # None is an ordered ID of this second (a random one lands there about once in 10^9 draws)...
+    assert not any(abs(_parts(i)[0] - now_ms) < 1000 for i in outside)
+    # ...and they spread over the whole range: about half in its upper half (binomial sd ~7).
+    assert 60 < sum(i > 10**18 + (2**63 - 10**18) // 2 for i in outside) < 140
 
 
 def test_a_busy_or_stepped_back_clock_moves_on_instead_of_repeating(monkeypatch: pytest.MonkeyPatch) -> None:
