@@ -2,6 +2,7 @@
 
     python -m bench.bench_delivery                 # SQLite and PostgreSQL
     python -m bench.bench_delivery --only sqlite
+    python -m bench.bench_delivery --sections 3 --repeat 5   # ingestion alone, five times over
 
 1. Deliveries/s of the whole pipeline (claim, render, sign HS256, POST, record) into nginx `return 200`
    (one worker), beside a raw aiohttp POST loop on uvloop (64 in flight, same body and headers) to the
@@ -26,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -249,47 +251,65 @@ def main() -> None:
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
     parser.add_argument("--deliveries", type=int, default=20_000)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--sections", default="123", help="which of the three to run, e.g. 3")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of section 3 (the machine's speed wanders)")
     args = parser.parse_args()
     backends = [args.only] if args.only else ["sqlite", "postgresql"]
     with nginx(free_port(), "return 200 '{\"ok\":true}';") as receiver:
-        print(f"\n1. Delivery pipeline into nginx `return 200` ({args.deliveries} messages, {IN_FLIGHT} in flight)")
-        print(f"{'measure':<44}{'deliveries/s':>13}{'raw aiohttp/s':>15}{'ratio':>7}  target")
-        for backend in backends:
-            for worker_count in (1, 2):
-                # The baseline right before each pipeline, so that both see the machine as it is then
-                # (its speed drifts by a tenth within a run); on uvloop, as the workers are.
-                raw = uvloop.run(raw_loop(receiver + "/hook", args.deliveries))
-                with database(backend) as url:
-                    rate = pipeline(url, receiver, args.deliveries, worker_count)
-                name = f"pipeline, {backend}, {worker_count} worker process(es)"
-                target = ">= 0.5" if backend == "sqlite" or worker_count == 2 else "(reported)"
-                print(f"{name:<44}{rate:>13.0f}{raw:>15.0f}{rate / raw:>7.2f}  {target}")
+        if "1" in args.sections:
+            pipelines(args, backends, receiver)
+        if "2" in args.sections:
+            latencies(args, backends, receiver)
+        if "3" in args.sections:
+            ingestions(args, receiver)
 
-        print(f"\n2. Event -> first attempt while ingesting 1,000 events/s for {args.seconds} s")
-        print(f"{'setup':<32}{'achieved/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'events':>8}  target")
-        for backend in backends:
-            for inline in (True, False):
-                with database(backend) as url:
-                    achieved, p50, p99, count = latency(url, receiver, args.seconds, inline)
-                name = f"{backend}, worker {'inline' if inline else 'own process'}"
-                print(f"{name:<32}{achieved:>11.0f}{p50:>9.1f}{p99:>9.1f}{count:>8}  p99 <= 1000 ms")
 
-        port = free_port()
-        with noop_server(port):
-            noop = run_wrk("no-op JSON POST (FastAPI)", f"http://127.0.0.1:{port}", NOOP_LUA, connections=32,
-                           seconds=args.seconds)  # fmt: skip
-        rows, notes = [], []
+def pipelines(args: argparse.Namespace, backends: list[str], receiver: str) -> None:
+    print(f"\n1. Delivery pipeline into nginx `return 200` ({args.deliveries} messages, {IN_FLIGHT} in flight)")
+    print(f"{'measure':<44}{'deliveries/s':>13}{'raw aiohttp/s':>15}{'ratio':>7}  target")
+    for backend in backends:
+        for worker_count in (1, 2):
+            # The baseline right before each pipeline, so that both see the machine as it is then
+            # (its speed drifts by a tenth within a run); on uvloop, as the workers are.
+            raw = uvloop.run(raw_loop(receiver + "/hook", args.deliveries))
+            with database(backend) as url:
+                rate = pipeline(url, receiver, args.deliveries, worker_count)
+            name = f"pipeline, {backend}, {worker_count} worker process(es)"
+            target = ">= 0.5" if backend == "sqlite" or worker_count == 2 else "(reported)"
+            print(f"{name:<44}{rate:>13.0f}{raw:>15.0f}{rate / raw:>7.2f}  {target}")
+
+
+def latencies(args: argparse.Namespace, backends: list[str], receiver: str) -> None:
+    print(f"\n2. Event -> first attempt while ingesting 1,000 events/s for {args.seconds} s")
+    print(f"{'setup':<32}{'achieved/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'events':>8}  target")
+    for backend in backends:
+        for inline in (True, False):
+            with database(backend) as url:
+                achieved, p50, p99, count = latency(url, receiver, args.seconds, inline)
+            name = f"{backend}, worker {'inline' if inline else 'own process'}"
+            print(f"{name:<32}{achieved:>11.0f}{p50:>9.1f}{p99:>9.1f}{count:>8}  p99 <= 1000 ms")
+
+
+def ingestions(args: argparse.Namespace, receiver: str) -> None:
+    port = free_port()
+    with noop_server(port):
+        noop = run_wrk("no-op JSON POST (FastAPI)", f"http://127.0.0.1:{port}", NOOP_LUA, connections=32,
+                       seconds=args.seconds)  # fmt: skip
+    rows, notes = [], []
+    for run in range(args.repeat):
         for inline in (True, False):
             with database("sqlite") as url:
                 figure, delivered = ingestion(url, receiver, args.seconds, inline)
+            if args.repeat > 1:
+                figure = replace(figure, name=f"{figure.name} #{run + 1}")
             rows.append((figure, noop))
             notes.append(f"   {figure.name}: {delivered} delivered 3 s after the run (warm-up included)")
-        print_table(
-            "3. Ingestion on SQLite with Create Share Link on Event and a webhook, 32 connections",
-            rows,
-            {f.name: ">= 2000/s, p99 <= 50 ms" for f, _ in rows},
-        )
-        print("\n".join(notes))
+    print_table(
+        "3. Ingestion on SQLite with Create Share Link on Event and a webhook, 32 connections",
+        rows,
+        {f.name: ">= 2000/s, p99 <= 50 ms" for f, _ in rows},
+    )
+    print("\n".join(notes))
 
 
 if __name__ == "__main__":

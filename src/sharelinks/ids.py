@@ -8,7 +8,7 @@ IDs are 63-bit integers shown as 19-digit strings, like Extole's. Two kinds, sam
   random keys each new row dirtied its own page of each such index (a person, a link, an event and a
   webhook message touched ten), and SQLite's commit wrote every such page to the WAL: ingesting events
   with a link and a webhook, the batch thread spent 226 µs an event against 118 with ordered keys,
-  and `serve` took 19 % more events/s (eight interleaved pairs of runs, README). Unique across processes
+  and `serve` took 15 % more events/s (fourteen interleaved pairs of runs, README). Unique across processes
   because each claims its own node from the database it writes to (`db.nodes`). They show when
   a row was made, as its created_at column does; not how many were made (no counter), and they cannot
   be guessed from one another (2^10 draws a node a millisecond).
