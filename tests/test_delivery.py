@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import orjson
@@ -15,14 +16,17 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, create_engine, select
 from standardwebhooks import Webhook as StandardWebhook
 
+from sharelinks.config import Settings
 from sharelinks.db.database import Database, after_commit
 from sharelinks.delivery import queue, wakeup
 from sharelinks.delivery.queue import Claimed
-from sharelinks.delivery.worker import _Fetched, redact
+from sharelinks.delivery.worker import DeliveryWorker, _Fetched, redact
+from sharelinks.keys.crypto import SecretBox
 from sharelinks.observability.metrics import REGISTRY, observe_attempt
 from sharelinks.testing.receiver import Receiver, Reply
+from sharelinks.webhooks import service as webhooks
 from sharelinks.webhooks.models import webhook_messages
-from tests.conftest import make_program
+from tests.conftest import TEST_MASTER_KEY, make_program
 from tests.helpers import create_key, create_webhook, enable_extension, send_event, wait_until, webhook_events
 
 WHSEC = "whsec_" + base64.b64encode(b"k" * 32).decode()
@@ -369,3 +373,32 @@ def test_after_commit_runs_for_what_committed_and_never_for_what_did_not(db: Dat
         raise RuntimeError("the whole transaction fails")
     db.call(lambda conn: None)  # and nothing of it runs with the next transaction
     assert sorted(ran) == ["a", "b"]
+
+
+def test_messages_handed_over_after_the_worker_stopped_go_back_at_once(db: Database, settings: Settings) -> None:
+    db.call(webhooks.create, {"name": "w", "url": "https://hooks.example.com/x"})
+    event = {"event": "Share Link Created", "email": "late@example.com"}
+    db.call(webhooks.enqueue, "share_link_created", event, program_id=None, dedupe_key="late")
+
+    async def main() -> None:
+        worker = DeliveryWorker(db, SecretBox(TEST_MASTER_KEY), settings)
+        worker.start()
+        await worker.stop()
+        # A transaction that found room before the stop committed after it: its messages arrive now.
+        late = await db.run(queue.claim, worker.worker_id, 10, 60)
+        assert len(late) == 1
+        worker._take(late)
+        await wait_until_async(lambda: db.call(_lease) is None)
+
+    def _lease(conn: Connection) -> datetime | None:
+        return conn.execute(select(webhook_messages.c.lease_until)).scalar_one()  # type: ignore[no-any-return]
+
+    asyncio.run(main())
+    assert [m.id for m in db.call(queue.claim, "another-worker", 10, 60)]  # due again for any worker
+
+
+async def wait_until_async(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)

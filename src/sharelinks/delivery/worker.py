@@ -136,6 +136,8 @@ class DeliveryWorker:
         self._writer: asyncio.Task[None] | None = None
         self._claim_threshold = max(1, settings.worker_concurrency // 4)
         self._stopping = False
+        self._released = False  # stop() has handed its claims back: later hand-offs go straight back
+        self._giving_back: set[asyncio.Task[None]] = set()
         self._main: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -173,11 +175,15 @@ class DeliveryWorker:
         while (self._to_record or self._writer is not None) and time.monotonic() < deadline + grace:
             await asyncio.sleep(0.02)
         if self._held:
-            try:
-                await self.db.run(queue.release, self.worker_id, list(self._held))
-            except Exception:
-                log.exception("could not release %d claims; their leases will expire", len(self._held))
+            await self._release(list(self._held))
+        self._released = True
         await self.sender.close()
+
+    async def _release(self, message_ids: list[int]) -> None:
+        try:
+            await self.db.run(queue.release, self.worker_id, message_ids)
+        except Exception:
+            log.exception("could not release %d claims; their leases will expire", len(message_ids))
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait until no message is due or held (tests and tools)."""
@@ -203,6 +209,14 @@ class DeliveryWorker:
 
     def _take(self, messages: list[Claimed]) -> None:
         """Messages leased to this worker (claimed, or written leased to it) into the lanes' queue."""
+        if self._released:
+            # Written leased to this worker by a transaction that committed after `stop` gave its
+            # claims back: these go back too, or they would wait out their lease.
+            assert self._loop is not None
+            task = self._loop.create_task(self._release([message.id for message in messages]))
+            self._giving_back.add(task)  # held: the loop keeps only a weak reference
+            task.add_done_callback(self._giving_back.discard)
+            return
         for message in messages:
             self._held.add(message.id)  # renewed by the heartbeat, handed back at shutdown
             self._queue.put_nowait(message)
