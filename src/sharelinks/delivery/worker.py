@@ -174,9 +174,10 @@ class DeliveryWorker:
         await asyncio.gather(*self._lanes, return_exceptions=True)
         while (self._to_record or self._writer is not None) and time.monotonic() < deadline + grace:
             await asyncio.sleep(0.02)
-        if self._held:
-            await self._release(list(self._held))
-        self._released = True
+        # From here on, what is handed over goes back on its own (`_take`), even while this awaits.
+        held, self._released = list(self._held), True
+        if held:
+            await self._release(held)
         await self.sender.close()
 
     async def _release(self, message_ids: list[int]) -> None:
