@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+from sharelinks.ids import DRAW_BITS, NODE_BITS
 from tests.conftest import TEST_MASTER_KEY
 
 
@@ -68,9 +71,25 @@ def webhook_events(client: Any, auth: dict[str, str], **query: Any) -> list[dict
     return response.json()  # type: ignore[no-any-return]
 
 
-def wait_until(predicate: Any, timeout: float = 15.0, interval: float = 0.02) -> Any:
-    import time
+def ordered_id_parts(value: int) -> tuple[int, int]:
+    """(millisecond since the epoch of ordered IDs, node) of an ordered ID (sharelinks.ids)."""
+    rest = (value - 10**18) >> DRAW_BITS
+    return rest >> NODE_BITS, rest & ((1 << NODE_BITS) - 1)
 
+
+async def wait_until_async(predicate: Any, timeout: float = 15.0, interval: float = 0.02) -> Any:
+    """`wait_until` for a test running its own event loop: the loop goes on while it waits."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(interval)
+
+
+def wait_until(predicate: Any, timeout: float = 15.0, interval: float = 0.02) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()

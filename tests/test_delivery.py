@@ -7,7 +7,6 @@ import base64
 import hashlib
 import hmac
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 import orjson
@@ -27,7 +26,15 @@ from sharelinks.testing.receiver import Receiver, Reply
 from sharelinks.webhooks import service as webhooks
 from sharelinks.webhooks.models import webhook_messages
 from tests.conftest import TEST_MASTER_KEY, make_program
-from tests.helpers import create_key, create_webhook, enable_extension, send_event, wait_until, webhook_events
+from tests.helpers import (
+    create_key,
+    create_webhook,
+    enable_extension,
+    send_event,
+    wait_until,
+    wait_until_async,
+    webhook_events,
+)
 
 WHSEC = "whsec_" + base64.b64encode(b"k" * 32).decode()
 
@@ -388,17 +395,10 @@ def test_messages_handed_over_after_the_worker_stopped_go_back_at_once(db: Datab
         late = await db.run(queue.claim, worker.worker_id, 10, 60)
         assert len(late) == 1
         worker._take(late)
-        await wait_until_async(lambda: db.call(_lease) is None)
+        await wait_until_async(lambda: db.call(_lease) is None, timeout=5.0)
 
     def _lease(conn: Connection) -> datetime | None:
         return conn.execute(select(webhook_messages.c.lease_until)).scalar_one()  # type: ignore[no-any-return]
 
     asyncio.run(main())
     assert [m.id for m in db.call(queue.claim, "another-worker", 10, 60)]  # due again for any worker
-
-
-async def wait_until_async(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.02)

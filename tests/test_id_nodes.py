@@ -9,19 +9,14 @@ from sqlalchemy import Connection, select
 
 from sharelinks.db.database import Database
 from sharelinks.db.migrate import upgrade
-from sharelinks.ids import NODE_BITS, new_id
+from sharelinks.ids import DRAW_BITS, NODE_BITS, new_id
 from sharelinks.persons import service as persons
 from sharelinks.persons.models import persons as persons_table
-
-_DRAW_BITS = 10
+from tests.helpers import ordered_id_parts
 
 
 def _node_of(value: int) -> int:
-    return ((value - 10**18) >> _DRAW_BITS) & ((1 << NODE_BITS) - 1)
-
-
-def _ms_of(value: int) -> int:
-    return (value - 10**18) >> (_DRAW_BITS + NODE_BITS)
+    return ordered_id_parts(value)[1]
 
 
 def _make_ids(conn: Connection) -> list[int]:
@@ -45,7 +40,7 @@ def test_databases_writing_to_one_database_claim_different_nodes(database_url: s
 def test_rows_written_together_get_keys_in_the_order_they_were_made(db: Database) -> None:
     identities = [(f"order{i}@example.com", None, None, None) for i in range(40)]
     created = db.call(persons.create_for_events, identities)
-    stamps = [_ms_of(p.id) for p in created]
+    stamps = [ordered_id_parts(p.id)[0] for p in created]
     assert stamps == sorted(stamps)
     stored = db.call(lambda conn: set(conn.execute(select(persons_table.c.id)).scalars()))
     assert {p.id for p in created} <= stored
@@ -55,7 +50,7 @@ def test_a_database_not_migrated_yet_gets_random_ids_and_ordered_ones_once_migra
     db = Database(f"sqlite:///{tmp_path / 'new.db'}")
     try:
         # Ordered IDs made up to a minute from now are below this; random ones spread over the range.
-        ordered_so_far = 10**18 + ((int(time.time() * 1000) - 1_767_225_600_000 + 60_000) << (_DRAW_BITS + NODE_BITS))
+        ordered_so_far = 10**18 + ((int(time.time() * 1000) - 1_767_225_600_000 + 60_000) << (DRAW_BITS + NODE_BITS))
         before = db.call(_make_ids)
         assert max(before) > ordered_so_far
         upgrade(db.engine)

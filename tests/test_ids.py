@@ -8,7 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from sharelinks import ids
-from sharelinks.ids import NODE_BITS, new_id, ordered_under, parse_id
+from sharelinks.ids import new_id, ordered_under, parse_id
+from tests.helpers import ordered_id_parts
 
 
 def test_ids_are_19_digit_and_distinct() -> None:
@@ -34,20 +35,12 @@ def test_parse_id() -> None:
 
 # -- ordered IDs ----------------------------------------------------------------------------------
 
-NODE_SHIFT = 10  # the draw's bits, below the node's
-
 
 @pytest.fixture(autouse=True)
 def fresh_generator(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test starts from a generator that has made nothing yet (the process's own carries the
     millisecond and draws of whatever ran before)."""
     monkeypatch.setattr(ids, "_ordered", ids._Ordered())
-
-
-def _parts(value: int) -> tuple[int, int]:
-    """(millisecond since the epoch of ordered IDs, node) of an ordered ID."""
-    rest = (value - 10**18) >> NODE_SHIFT
-    return rest >> NODE_BITS, rest & ((1 << NODE_BITS) - 1)
 
 
 def test_ordered_ids_carry_the_time_and_node_and_never_repeat() -> None:
@@ -57,7 +50,7 @@ def test_ordered_ids_carry_the_time_and_node_and_never_repeat() -> None:
     after = time.time_ns() // 1_000_000 - 1_767_225_600_000
     assert len(set(made)) == len(made)
     assert all(len(str(i)) == 19 and 0 < i < 2**63 for i in made)
-    parts = [_parts(i) for i in made]
+    parts = [ordered_id_parts(i) for i in made]
     assert {node for _, node in parts} == {77}
     stamps = [ms for ms, _ in parts]
     assert stamps == sorted(stamps)  # in the order made, millisecond by millisecond
@@ -67,10 +60,10 @@ def test_ordered_ids_carry_the_time_and_node_and_never_repeat() -> None:
 def test_outside_ordered_under_ids_are_random_again() -> None:
     with ordered_under(5):
         ordered = new_id()
-    now_ms = _parts(ordered)[0]
+    now_ms = ordered_id_parts(ordered)[0]
     outside = [new_id() for _ in range(200)]
     # None is an ordered ID of this second (a random one lands there about once in 10^9 draws)...
-    assert not any(abs(_parts(i)[0] - now_ms) < 1000 for i in outside)
+    assert not any(abs(ordered_id_parts(i)[0] - now_ms) < 1000 for i in outside)
     # ...and they spread over the whole range: about half in its upper half (binomial sd ~7).
     assert 60 < sum(i > 10**18 + (2**63 - 10**18) // 2 for i in outside) < 140
 
@@ -84,7 +77,7 @@ def test_a_busy_or_stepped_back_clock_moves_on_instead_of_repeating(monkeypatch:
         later = [new_id() for _ in range(2_000)]
     made = first + later
     assert len(set(made)) == len(made)
-    stamps = [_parts(i)[0] for i in made]
+    stamps = [ordered_id_parts(i)[0] for i in made]
     assert stamps == sorted(stamps)
     assert stamps[-1] - stamps[0] == len(made) // 512 - (len(made) % 512 == 0)
 

@@ -64,11 +64,11 @@ def random_bytes(count: int) -> bytes:
 
 
 NODE_BITS = 12
-_DRAW_BITS = 10
+DRAW_BITS = 10
 _DRAWS_PER_MS = 512  # then on to the next millisecond: a draw stays one or two tries
 _EPOCH_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 # Past this many milliseconds after the epoch (in 2088) an ordered ID would leave 19 digits.
-_LAST_MS = (2**63 - 1 - _LOW) >> (NODE_BITS + _DRAW_BITS)
+_LAST_MS = (2**63 - 1 - _LOW) >> (NODE_BITS + DRAW_BITS)
 _node: ContextVar[int | None] = ContextVar("sharelinks_id_node", default=None)
 
 
@@ -91,11 +91,11 @@ class _Ordered:
             if self._ms > _LAST_MS:
                 return None
             while True:
-                draw = int.from_bytes(_pool.draw(2), "big") & ((1 << _DRAW_BITS) - 1)
+                draw = int.from_bytes(_pool.draw(2), "big") & ((1 << DRAW_BITS) - 1)
                 if draw not in self._drawn:
                     break
             self._drawn.add(draw)
-            return _LOW + (((self._ms << NODE_BITS) | node) << _DRAW_BITS | draw)
+            return _LOW + (((self._ms << NODE_BITS) | node) << DRAW_BITS | draw)
 
 
 _ordered = _Ordered()

@@ -40,8 +40,9 @@ def drop_postgres_database(url: str) -> None:
 def truncate_all(db: Database) -> None:
     """Empty every table (PostgreSQL): much faster than a new database per test."""
     from sharelinks.db.metadata import metadata
+    from sharelinks.db.nodes import id_nodes
 
     # Not id_nodes: its one row is the database's, not a test's (db.nodes).
-    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables if t.name != "id_nodes")
+    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables if t is not id_nodes)
     with db.transaction() as conn:
         conn.execute(text(f"TRUNCATE {names} CASCADE"))
