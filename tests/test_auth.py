@@ -49,7 +49,7 @@ def needed_scope(path: str) -> Scope | str:
 
 def api_routes(app: ASGIApp) -> list[tuple[str, str]]:
     """Every documented operation, from the OpenAPI schema the app publishes."""
-    paths = app.app.app.api.openapi()["paths"]  # type: ignore[attr-defined]  # LinkRouter > RequestObserver > FastLane
+    paths = app.app.app.app.api.openapi()["paths"]  # type: ignore[attr-defined]  # LinkRouter > RequestObserver > Idempotency > FastLane
     return [(method.upper(), path) for path, ops in paths.items() if path not in PUBLIC for method in ops]
 
 

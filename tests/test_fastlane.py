@@ -28,7 +28,7 @@ async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
 @pytest.fixture
 def lane_only(app: ASGIApp) -> Iterator[FastLane]:
     """The app's lane with nothing behind it: whatever it does not serve itself fails."""
-    lane = app.app.app  # type: ignore[attr-defined]  # LinkRouter > RequestObserver > FastLane
+    lane = app.app.app.app  # type: ignore[attr-defined]  # LinkRouter > RequestObserver > Idempotency > FastLane
     assert isinstance(lane, FastLane)
     behind, lane.app = lane.app, refuse
     yield lane

@@ -36,6 +36,7 @@ from sharelinks.extensions import service as extensions
 from sharelinks.extensions.routes import router as extensions_router
 from sharelinks.http.errors import ApiError, error_response, handle_api_error, handle_unexpected
 from sharelinks.http.fastlane import FastLane
+from sharelinks.idempotency.middleware import Idempotency
 from sharelinks.keys.crypto import SecretBox
 from sharelinks.keys.routes import router as keys_router
 from sharelinks.links import routes as links_routes
@@ -165,7 +166,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         access_log=AccessLog() if settings.access_log else None,
     )
     api = build_api(context)
-    observed = RequestObserver(FastLane(api, api, ROUTERS), access_log=context.access_log)
+    idempotent = Idempotency(FastLane(api, api, ROUTERS), db, max_body_bytes=settings.max_batch_body_bytes)
+    observed = RequestObserver(idempotent, access_log=context.access_log)
     # Share links first: their hot path never enters the API stack.
     handler = LinkHandler(context.targets, context.clicks, cookie_days=settings.advocate_cookie_days)
     app = LinkRouter(observed, handler)

@@ -6,6 +6,7 @@ from sharelinks.console.models import console_sessions, console_users
 from sharelinks.db.nodes import id_nodes
 from sharelinks.events.models import events
 from sharelinks.extensions.models import extensions
+from sharelinks.idempotency.models import idempotency_keys
 from sharelinks.keys.models import security_keys
 from sharelinks.links.models import click_daily, clicks
 from sharelinks.persons.models import persons
@@ -24,6 +25,7 @@ __all__ = [
     "events",
     "extensions",
     "id_nodes",
+    "idempotency_keys",
     "persons",
     "program_domains",
     "programs",

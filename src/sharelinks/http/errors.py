@@ -39,6 +39,9 @@ CATALOG: dict[str, tuple[int, str]] = {
     "method_not_allowed": (405, "This method is not allowed on this endpoint."),
     "server_error": (500, "An unexpected error occurred. Quote unique_id when reporting it."),
     "invalid_time_zone": (400, "The Time-Zone header is not a known IANA time zone."),
+    "invalid_idempotency_key": (400, "An Idempotency-Key is 1 to 255 visible ASCII characters."),
+    "idempotency_key_reused": (400, "This Idempotency-Key was used for a different request."),
+    "idempotency_key_in_progress": (409, "A request with this Idempotency-Key is still being answered; retry later."),
     # shareables (extole-api.md §8)
     "label_is_missing": (400, "Label is missing"),
     "code_taken": (400, "The code associated with this shareable has already been specified"),
