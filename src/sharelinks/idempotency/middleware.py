@@ -62,7 +62,8 @@ class Idempotency:
         body, complete = await _read(receive, self.max_body_bytes)
         replay = _replaying(body, complete, receive)
         if credential is None or not complete:
-            # No credential: auth refuses it, nothing to protect. Too large: refused unread.
+            # No credential: auth refuses it, nothing to protect. Too large to hold for hashing:
+            # passed on as it comes, without idempotency (the app refuses what is over its own limit).
             await self.app(scope, replay, send)
             return
         scope_hash = hashlib.sha256(credential.encode() + b"\0" + key).hexdigest()
