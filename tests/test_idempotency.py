@@ -41,6 +41,8 @@ def test_a_repeat_gets_the_first_answer_and_no_second_effect(client: TestClient,
     assert again.headers["idempotent-replayed"] == "true" and "idempotent-replayed" not in first.headers
     assert again.headers["content-type"] == first.headers["content-type"]
     assert count(db, events) == 1
+    replays = 'sharelinks_http_requests_total{method="POST",route="(idempotency-key replay)",status="200"}'
+    assert replays in client.get("/metrics").text
     # Without the key, or with another, the request runs again.
     assert client.post("/v5/events", headers=with_key(auth, "order-1002"), json=EVENT).json() != first.json()
     assert client.post("/v5/events", headers=auth, json=EVENT).status_code == 200

@@ -16,6 +16,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -39,6 +40,18 @@ KEPT_HEADERS = frozenset({b"content-type", b"location", b"content-disposition"})
 PURGE_EVERY_SECONDS = 600.0
 
 
+@dataclass(frozen=True, slots=True)
+class _Answered:
+    """The route the request observer labels metrics and the access log with, for answers given
+    here without the API (it would say "unmatched")."""
+
+    path: str
+
+
+REPLAYED = _Answered("(idempotency-key replay)")
+REFUSED = _Answered("(idempotency-key refused)")
+
+
 class Idempotency:
     def __init__(self, app: ASGIApp, db: Database, *, max_body_bytes: int) -> None:
         self.app = app
@@ -56,6 +69,7 @@ class Idempotency:
             await self.app(scope, receive, send)
             return
         if not 0 < len(key) <= KEY_MAX or not all(0x21 <= byte <= 0x7E for byte in key):
+            scope["route"] = REFUSED
             await error_response(ApiError("invalid_idempotency_key", max_length=KEY_MAX))(scope, receive, send)
             return
         credential = _credential(scope)
@@ -71,14 +85,15 @@ class Idempotency:
                                                   scope["query_string"]))  # fmt: skip
         request.update(body)
         held = await self._claim(scope_hash, request.hexdigest())
-        if isinstance(held, Kept):
-            await _send_kept(held, send)
-        elif held is Held.MISMATCH:
-            await error_response(ApiError("idempotency_key_reused"))(scope, replay, send)
-        elif held is Held.IN_PROGRESS:
-            await error_response(ApiError("idempotency_key_in_progress"))(scope, replay, send)
-        else:
+        if held is Held.OWNED:
             await self._run(scope, replay, send, scope_hash)
+        elif isinstance(held, Kept):
+            scope["route"] = REPLAYED
+            await _send_kept(held, send)
+        else:
+            scope["route"] = REFUSED
+            code = "idempotency_key_reused" if held is Held.MISMATCH else "idempotency_key_in_progress"
+            await error_response(ApiError(code))(scope, replay, send)
         self._maybe_purge()
 
     async def _claim(self, scope_hash: str, request_hash: str) -> Held | Kept:
