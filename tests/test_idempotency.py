@@ -147,3 +147,11 @@ def test_an_abandoned_key_is_taken_over_and_an_expired_one_forgotten(
         assert "idempotent-replayed" not in fresh.headers and count(db, events) == 3
     finally:
         clock.set_clock(None)
+
+
+def test_every_post_documents_the_header(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    posts = [ops["post"] for ops in paths.values() if "post" in ops]
+    assert posts and all(any(p["name"] == "Idempotency-Key" for p in op.get("parameters", [])) for op in posts)
+    gets = [ops["get"] for ops in paths.values() if "get" in ops]
+    assert not any(p["name"] == "Idempotency-Key" for op in gets for p in op.get("parameters", []))

@@ -36,6 +36,7 @@ from sharelinks.extensions import service as extensions
 from sharelinks.extensions.routes import router as extensions_router
 from sharelinks.http.errors import ApiError, error_response, handle_api_error, handle_unexpected
 from sharelinks.http.fastlane import FastLane
+from sharelinks.http.openapi import document_idempotency_key
 from sharelinks.idempotency.middleware import Idempotency
 from sharelinks.keys.crypto import SecretBox
 from sharelinks.keys.routes import router as keys_router
@@ -142,6 +143,7 @@ def build_api(context: AppContext) -> FastAPI:
     # route's scopes).
     for router in ROUTERS:
         api.router.routes.extend(router.routes)
+    document_idempotency_key(api)
     # Every console asset is served from here: no CDN, no build step.
     api.mount(
         "/console/static", StaticFiles(directory=str(Path(web.__file__).parent / "static")), name="console-static"
