@@ -87,9 +87,7 @@ def test_auth_failures_and_bad_keys_are_not_kept(client: TestClient, auth: Json,
     assert count(db, events) == 0
 
 
-def test_a_repeat_waits_for_the_first_and_then_gets_its_answer(
-    client: TestClient, auth: Json, db: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_repeat_waits_for_the_first_and_then_gets_its_answer(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     # The first request is "running": its key is held. A repeat polls until the answer is kept.
     scope_hash, request_hash = "a" * 64, "b" * 64
     assert db.call(service.claim, scope_hash, request_hash, clock.now()) is Held.OWNED
