@@ -10,6 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Table, func, select
+
+from sharelinks.db.database import Database
 from sharelinks.ids import DRAW_BITS, NODE_BITS
 from tests.conftest import TEST_MASTER_KEY
 
@@ -69,6 +72,11 @@ def webhook_events(client: Any, auth: dict[str, str], **query: Any) -> list[dict
     response = client.get("/v6/webhook-events", headers=auth, params=query)
     assert response.status_code == 200, response.text
     return response.json()  # type: ignore[no-any-return]
+
+
+def row_count(db: Database, table: Table) -> int:
+    """How many rows `table` holds."""
+    return int(db.call(lambda conn: conn.execute(select(func.count()).select_from(table)).scalar_one()))
 
 
 def ordered_id_parts(value: int) -> tuple[int, int]:

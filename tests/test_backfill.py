@@ -30,15 +30,11 @@ from sharelinks.shareables.models import shareables
 from sharelinks.testing import vendors
 from sharelinks.testing.vendors import FakeVendors
 from tests.conftest import TEST_MASTER_KEY, make_program
-from tests.helpers import assert_error, run_cli, wait_until
+from tests.helpers import assert_error, row_count, run_cli, wait_until
 
 
 def rows_of(path: Path) -> list[dict[str, str]]:
     return list(csv.DictReader(path.open(encoding="utf-8")))
-
-
-def count(db: Database, table: Any) -> int:
-    return int(db.call(lambda conn: conn.execute(select(func.count()).select_from(table)).scalar()))
 
 
 @pytest.fixture
@@ -110,7 +106,7 @@ def test_rerun_is_byte_identical_and_reuses_every_link(prepared: TestClient, db:
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
     assert (tmp_path / "a.rejects.csv").read_bytes() == (tmp_path / "b.rejects.csv").read_bytes()
     assert "500 new links" in first.stdout and "500 reused" in second.stdout
-    assert count(db, shareables) == 500
+    assert row_count(db, shareables) == 500
     assert rows_of(tmp_path / "a.rejects.csv")[0]["reason"] == "not a JSON object"
 
 
@@ -151,7 +147,7 @@ def test_resume_after_kill_9(prepared: TestClient, db: Database, tmp_path: Path)
     links = rows_of(out)
     assert [r["email"] for r in links] == [f"k{i}@example.com" for i in range(ROWS)]
     assert len({r["code"] for r in links}) == ROWS
-    assert count(db, shareables) == ROWS and count(db, persons) == ROWS + 1  # plus the prepared owner
+    assert row_count(db, shareables) == ROWS and row_count(db, persons) == ROWS + 1  # plus the prepared owner
 
 
 @pytest.mark.slow
@@ -164,7 +160,7 @@ def test_hundred_thousand_rows(prepared: TestClient, db: Database, tmp_path: Pat
     done = run_cli(db.url, "backfill", str(source), "--program", "refer-a-friend", "--out", str(tmp_path / "o.csv"))
     assert done.returncode == 0, done.stderr
     assert sum(1 for _ in (tmp_path / "o.csv").open()) == 100_001
-    assert count(db, shareables) == 100_000
+    assert row_count(db, shareables) == 100_000
     print(f"100,000 rows in {time.monotonic() - started:.1f} s")
 
 

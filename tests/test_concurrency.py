@@ -7,13 +7,13 @@ from typing import Any
 
 import aiohttp
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
 from starlette.types import ASGIApp
 
 from sharelinks.db.database import Database
 from sharelinks.persons.models import persons
 from sharelinks.shareables.models import shareables
 from sharelinks.testing.server import live_server
+from tests.helpers import row_count
 
 Json = dict[str, Any]
 PARALLEL = 24
@@ -29,10 +29,6 @@ async def fire(base: str, auth: Json, path: str, body: Any, n: int = PARALLEL) -
         return await asyncio.gather(*(one() for _ in range(n)))
 
 
-def count(db: Database, table: Any) -> int:
-    return db.call(lambda c: c.execute(select(func.count()).select_from(table)).scalar_one())
-
-
 def test_identical_creates_race_to_one_link(
     app: ASGIApp, client: TestClient, auth: Json, program: Json, person: Json, db: Database
 ) -> None:
@@ -40,7 +36,7 @@ def test_identical_creates_race_to_one_link(
         results = asyncio.run(fire(base, auth, f"/v3/persons/{person['id']}/shareables", {"label": "refer-a-friend"}))
         assert {status for status, _ in results} == {200}
         assert len({body["code"] for _, body in results}) == 1
-        assert count(db, shareables) == 1
+        assert row_count(db, shareables) == 1
         explicit = asyncio.run(
             fire(
                 base,
@@ -49,7 +45,7 @@ def test_identical_creates_race_to_one_link(
                 {"label": "refer-a-friend", "key": "k", "code": "race01"},
             )
         )
-        assert {body["code"] for _, body in explicit} == {"race01"} and count(db, shareables) == 2
+        assert {body["code"] for _, body in explicit} == {"race01"} and row_count(db, shareables) == 2
 
 
 def test_events_for_a_new_email_race_to_one_person(app: ASGIApp, client: TestClient, auth: Json, db: Database) -> None:
@@ -58,7 +54,7 @@ def test_events_for_a_new_email_race_to_one_person(app: ASGIApp, client: TestCli
         results = asyncio.run(fire(base, auth, "/v6/events", body))
     assert {status for status, _ in results} == {200}
     assert len({b["person_id"] for _, b in results}) == 1
-    assert count(db, persons) == 1
+    assert row_count(db, persons) == 1
 
 
 def test_different_persons_same_explicit_code_one_winner(
@@ -80,4 +76,4 @@ def test_different_persons_same_explicit_code_one_winner(
         results = asyncio.run(all_at_once(base))
     assert sorted(status for status, _ in results) == [200] + [400] * 7
     assert {b["code"] for s, b in results if s == 400} == {"code_taken"}
-    assert count(db, shareables) == 1
+    assert row_count(db, shareables) == 1

@@ -7,20 +7,16 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
 from sharelinks.db.database import Database
 from sharelinks.events import reactions
 from sharelinks.events.models import events
 from sharelinks.events.service import RecordedEvent
 from sharelinks.persons.models import persons
-from tests.helpers import assert_error
+from tests.helpers import assert_error, row_count
 
 Json = dict[str, Any]
-
-
-def count(db: Database, table: Any) -> int:
-    return db.call(lambda c: c.execute(select(func.count()).select_from(table)).scalar_one())
 
 
 def test_v5_and_v6_shapes(client: TestClient, auth: Json, db: Database) -> None:
@@ -38,8 +34,8 @@ def test_v5_and_v6_shapes(client: TestClient, auth: Json, db: Database) -> None:
     assert list(named6.json()) == ["event_id", "person_id"]
     asynchronous = client.post("/v6/async-events", headers=auth, json={"event_name": "x", "data": {}})
     assert list(asynchronous.json()) == ["event_id"]
-    assert count(db, events) == 5
-    assert count(db, persons) == 3  # a@ (merged by email), partner 12345, and one anonymous
+    assert row_count(db, events) == 5
+    assert row_count(db, persons) == 3  # a@ (merged by email), partner 12345, and one anonymous
 
 
 def test_event_upserts_person_email_first(client: TestClient, auth: Json) -> None:
@@ -68,9 +64,9 @@ def test_conversion_id_deduplicates(client: TestClient, auth: Json, db: Database
     body = {"event_name": "converted", "data": {"email": "a@example.com", "conversion_id": "order-1"}}
     first = client.post("/v5/events", headers=auth, json=body).json()
     again = client.post("/v5/events", headers=auth, json=body).json()
-    assert first == again and count(db, events) == 1
+    assert first == again and row_count(db, events) == 1
     other_name = client.post("/v5/events", headers=auth, json={**body, "event_name": "refunded"}).json()
-    assert other_name != first and count(db, events) == 2
+    assert other_name != first and row_count(db, events) == 2
 
 
 @pytest.mark.parametrize(
@@ -89,7 +85,7 @@ def test_conversion_id_deduplicates(client: TestClient, auth: Json, db: Database
 )
 def test_event_validation(client: TestClient, auth: Json, db: Database, body: Json, code: str) -> None:
     assert_error(client.post("/v5/events", headers=auth, json=body), 400, code)
-    assert count(db, events) == 0 and count(db, persons) == 0
+    assert row_count(db, events) == 0 and row_count(db, persons) == 0
 
 
 def test_time_zone_header(client: TestClient, auth: Json, db: Database) -> None:
@@ -116,7 +112,7 @@ def test_batch_events(client: TestClient, auth: Json, db: Database) -> None:
     assert [r["request"] for r in result] == items
     assert list(result[0]) == ["request", "status", "event_id", "error_message"]
     assert result[1]["error_message"].startswith("invalid_email") and result[1]["event_id"] is None
-    assert count(db, events) == 2
+    assert row_count(db, events) == 2
     assert_error(client.post("/v5/batch-events", headers=auth, json={"event_name": "x"}), 400, "binding_error")
 
 
@@ -142,7 +138,7 @@ def test_reactions_run_in_the_event_transaction(
     boom = client.post("/v5/events", headers=auth, json={"event_name": "explode", "data": {"email": "new@example.com"}})
     assert_error(boom, 500, "server_error")
     # the event and the person it would have created were rolled back with the failed reaction
-    assert count(db, events) == 1 and count(db, persons) == 1
+    assert row_count(db, events) == 1 and row_count(db, persons) == 1
     # a duplicate conversion is acknowledged without reacting again
     dup = {"event_name": "converted", "data": {"email": "a@example.com", "conversion_id": "c1"}}
     client.post("/v5/events", headers=auth, json=dup)

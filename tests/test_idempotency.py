@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
 
 from sharelinks import clock
 from sharelinks.db.database import Database
@@ -19,14 +18,10 @@ from sharelinks.idempotency import middleware, service
 from sharelinks.idempotency.models import idempotency_keys
 from sharelinks.idempotency.service import Held, Kept
 from sharelinks.tokens.scopes import Scope
-from tests.helpers import assert_error
+from tests.helpers import assert_error, row_count
 
 Json = dict[str, Any]
 EVENT = {"event_name": "converted", "data": {"email": "alex@example.com"}}
-
-
-def count(db: Database, table: Any) -> int:
-    return int(db.call(lambda conn: conn.execute(select(func.count()).select_from(table)).scalar()))
 
 
 def with_key(auth: Json, key: str) -> Json:
@@ -40,13 +35,13 @@ def test_a_repeat_gets_the_first_answer_and_no_second_effect(client: TestClient,
     assert again.json() == first.json()
     assert again.headers["idempotent-replayed"] == "true" and "idempotent-replayed" not in first.headers
     assert again.headers["content-type"] == first.headers["content-type"]
-    assert count(db, events) == 1
+    assert row_count(db, events) == 1
     replays = 'sharelinks_http_requests_total{method="POST",route="(idempotency-key replay)",status="200"}'
     assert replays in client.get("/metrics").text
     # Without the key, or with another, the request runs again.
     assert client.post("/v5/events", headers=with_key(auth, "order-1002"), json=EVENT).json() != first.json()
     assert client.post("/v5/events", headers=auth, json=EVENT).status_code == 200
-    assert count(db, events) == 3
+    assert row_count(db, events) == 3
 
 
 def test_an_error_answer_is_repeated_too(client: TestClient, auth: Json, db: Database) -> None:
@@ -65,7 +60,7 @@ def test_the_same_key_for_another_request_is_refused(client: TestClient, auth: J
     other = {**EVENT, "event_name": "signed_up"}
     assert_error(client.post("/v5/events", headers=with_key(auth, "k-1"), json=other), 400, "idempotency_key_reused")
     assert_error(client.post("/v6/events", headers=with_key(auth, "k-1"), json=EVENT), 400, "idempotency_key_reused")
-    assert count(db, events) == 1
+    assert row_count(db, events) == 1
 
 
 def test_keys_belong_to_their_credential(
@@ -74,17 +69,17 @@ def test_keys_belong_to_their_credential(
     other = {"Authorization": f"Bearer {issue_token(Scope.CLIENT_SUPERUSER)}"}
     first = client.post("/v5/events", headers=with_key(auth, "shared"), json=EVENT).json()
     second = client.post("/v5/events", headers=with_key(other, "shared"), json=EVENT).json()
-    assert first != second and count(db, events) == 2
+    assert first != second and row_count(db, events) == 2
 
 
 def test_auth_failures_and_bad_keys_are_not_kept(client: TestClient, auth: Json, db: Database) -> None:
     refused = client.post("/v5/events", headers={"Idempotency-Key": "k", "Authorization": "Bearer nope"}, json=EVENT)
     assert_error(refused, 403, "invalid_access_token")
-    assert count(db, idempotency_keys) == 0
+    assert row_count(db, idempotency_keys) == 0
     for key in ("x" * 256, "two words", "caf\u00e9".encode()):
         response = client.post("/v5/events", headers={**auth, "Idempotency-Key": key}, json=EVENT)
         assert_error(response, 400, "invalid_idempotency_key")
-    assert count(db, events) == 0
+    assert row_count(db, events) == 0
 
 
 def test_a_repeat_waits_for_the_first_and_then_gets_its_answer(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -122,7 +117,7 @@ def test_a_request_still_running_after_the_wait_gets_409(
     assert_error(
         client.post("/v5/events", headers=with_key(auth, "slow"), json=EVENT), 409, "idempotency_key_in_progress"
     )
-    assert count(db, events) == 1
+    assert row_count(db, events) == 1
 
 
 def test_an_abandoned_key_is_taken_over_and_an_expired_one_forgotten(
@@ -137,12 +132,12 @@ def test_an_abandoned_key_is_taken_over_and_an_expired_one_forgotten(
         retried = client.post("/v5/events", headers=with_key(auth, "crash"), json=EVENT)
         assert retried.status_code == 200 and "idempotent-replayed" not in retried.headers
         assert client.post("/v5/events", headers=with_key(auth, "crash"), json=EVENT).json() == retried.json()
-        assert count(db, events) == 2  # at least once: the request ran again after the lock lapsed
+        assert row_count(db, events) == 2  # at least once: the request ran again after the lock lapsed
         clock.set_clock(lambda: start + service.KEPT + timedelta(seconds=2))
         assert db.call(service.purge, clock.now()) == 1
-        assert count(db, idempotency_keys) == 0
+        assert row_count(db, idempotency_keys) == 0
         fresh = client.post("/v5/events", headers=with_key(auth, "crash"), json=EVENT)
-        assert "idempotent-replayed" not in fresh.headers and count(db, events) == 3
+        assert "idempotent-replayed" not in fresh.headers and row_count(db, events) == 3
     finally:
         clock.set_clock(None)
 

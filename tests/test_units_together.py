@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import DBAPIError
 
 from sharelinks.db import database
@@ -31,14 +31,10 @@ from sharelinks.shareables import service as shareables
 from sharelinks.shareables.models import shareables as shareables_table
 from sharelinks.shareables.service import CreateRequest
 from sharelinks.webhooks.models import webhook_messages
-from tests.helpers import create_webhook, enable_extension, wait_until
+from tests.helpers import create_webhook, enable_extension, row_count, wait_until
 
 Json = dict[str, Any]
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-
-
-def count(db: Database, table: Any) -> int:
-    return db.call(lambda c: c.execute(select(func.count()).select_from(table)).scalar_one())
 
 
 async def settled(*awaitables: Awaitable[Any]) -> list[Any]:
@@ -158,8 +154,8 @@ def test_events_together_match_events_one_by_one(client: TestClient, auth: Json,
     # happened): puid@ took P-1 first, and the event naming only P-1 found that person.
     assert by_puid.person.id == puid_first.person.id
     assert puid_taken.person.partner_user_id is None and puid_taken.person.email == "other@example.com"
-    assert count(db, events_table) == 8  # all but the repeated conversion and the missing person
-    assert count(db, persons) == 6  # known, new, c1, c2, puid@ (P-1), other@
+    assert row_count(db, events_table) == 8  # all but the repeated conversion and the missing person
+    assert row_count(db, persons) == 6  # known, new, c1, c2, puid@ (P-1), other@
 
 
 @pytest.mark.usefixtures("program")
@@ -190,7 +186,7 @@ def test_links_together_match_links_one_by_one(client: TestClient, auth: Json, d
     codes = [getattr(error, "code", None) for error in (results[5], results[6], results[8])]
     assert codes == ["invalid_program", "person_not_rewardable", "person_not_found"]
     assert results[7][0].person_id == nameless
-    assert count(db, shareables_table) == 5
+    assert row_count(db, shareables_table) == 5
 
 
 def test_many_rows_are_checked_as_one_row_is(db: Database) -> None:
@@ -199,7 +195,7 @@ def test_many_rows_are_checked_as_one_row_is(db: Database) -> None:
         pytest.skip("SQLite does not enforce VARCHAR lengths")
     with pytest.raises(DBAPIError, match="too long"):
         db.call(create_for_events, [("long@example.com", None, "x" * 51, None)])
-    assert count(db, persons) == 0
+    assert row_count(db, persons) == 0
 
 
 @pytest.mark.usefixtures("program")
@@ -248,7 +244,7 @@ def test_a_failed_commit_fails_every_unit_of_its_batch(db: Database) -> None:
 
     results = asyncio.run(main())
     assert all(isinstance(r, DBAPIError) and "FOREIGN KEY" in str(r) for r in results), results
-    assert count(db, persons) == 0 and count(db, webhook_messages) == 0
+    assert row_count(db, persons) == 0 and row_count(db, webhook_messages) == 0
     assert db.call(lambda conn: conn.exec_driver_sql("SELECT 1").scalar()) == 1  # the connection is usable again
 
 
@@ -288,12 +284,12 @@ def test_a_transaction_waits_for_another_process_writing_then_begins(
             created_at=NOW, updated_at=NOW)))  # fmt: skip
     finally:
         released.join()
-    assert count(db, persons) == 1
+    assert row_count(db, persons) == 1
 
     other.execute("BEGIN IMMEDIATE")
     monkeypatch.setattr(database, "BUSY_WAIT_SECONDS", 0.05)
     with pytest.raises(sqlite3.OperationalError, match="database is locked"):
-        db.call(lambda conn: count(db, persons))
+        db.call(lambda conn: row_count(db, persons))
     other.execute("ROLLBACK")
     other.close()
     assert db.call(lambda conn: conn.exec_driver_sql("SELECT 1").scalar()) == 1  # and works on
