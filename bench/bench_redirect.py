@@ -28,7 +28,7 @@ from sharelinks.db.database import Database
 from sharelinks.db.migrate import upgrade
 from sharelinks.http.body import Fields
 from sharelinks.ids import new_id
-from sharelinks.links.models import clicks
+from sharelinks.links.models import click_blocks
 from sharelinks.persons.models import persons
 from sharelinks.programs import service as programs
 from sharelinks.shareables.codes import ALPHABET
@@ -129,7 +129,7 @@ def main() -> None:
             time.sleep(2)  # the last clicks are flushed every second
             dropped = dropped_clicks(base)
         db = Database(url)
-        recorded = db.call(lambda conn: conn.execute(select(func.count()).select_from(clicks)).scalar())
+        recorded = db.call(lambda conn: conn.execute(select(func.sum(click_blocks.c.click_count))).scalar() or 0)
         db.dispose()
     rows: list[tuple[Figure, Figure]] = [(warm, baseline), (cold, baseline)]
     print_table(

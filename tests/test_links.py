@@ -20,8 +20,8 @@ from sharelinks import clock
 from sharelinks.app import create_app
 from sharelinks.config import Settings
 from sharelinks.db.database import Database
-from sharelinks.links.clicks import FLUSH_AT, SLICE, SQLITE_CLICKS_PER_STATEMENT, Clicked, ClickRecorder
-from sharelinks.links.models import clicks
+from sharelinks.links.clicks import FLUSH_AT, SLICE, Clicked, ClickRecorder
+from sharelinks.links.models import CLICKS_PER_BLOCK, clicks
 from sharelinks.testing.server import live_server
 from tests.conftest import make_program
 from tests.helpers import assert_error, wait_until
@@ -276,7 +276,7 @@ def test_stats_by_day_json_and_csv(links: httpx.Client, auth: dict, db: Database
 
 def test_stopping_during_a_flush_loses_no_click(db: Database) -> None:
     total = FLUSH_AT + 3 * SLICE + 7
-    assert total > 5 * SQLITE_CLICKS_PER_STATEMENT  # and SQLite writes them in several statements
+    assert total > 5 * CLICKS_PER_BLOCK  # so they are stored in several blocks
 
     async def scenario() -> None:
         recorder = ClickRecorder(db, interval=3600)

@@ -7,11 +7,10 @@ The buffer is bounded: when full, clicks are dropped and counted rather than slo
 A flush prepares slices of 250 clicks on the loop, giving it back between them, and writes up to
 5,000 in one transaction (their rows, counters and rollup together) beside the event loop
 (`Database.run_aside`), so redirects keep flowing while thousands of clicks are stored; the fewer
-transactions, the fewer times the writing thread must win the GIL back from a busy loop. On
-SQLite a batch's rows travel as JSON parameters the database unpacks, 500 rows each, the writing
-thread yielding its core between them (see `write`); on PostgreSQL by COPY (db.rows). A redirect
-stamps its click with a float, not a datetime: the rows carry microseconds since the epoch and
-days since the epoch until they are written.
+transactions, the fewer times the writing thread must win the GIL back from a busy loop. The click
+rows go into the log as blocks of up to 500 (links.models.click_blocks): one JSON row per block. A
+redirect stamps its click with a float, not a datetime: the rows carry microseconds since the epoch
+and days since the epoch until they are written.
 """
 
 from __future__ import annotations
@@ -26,14 +25,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
-import orjson
 import prometheus_client
-from sqlalchemy import Connection
+from sqlalchemy import Connection, insert
 
 from sharelinks.db.database import Database
-from sharelinks.db.rows import execute_values, insert_tuples
+from sharelinks.db.rows import execute_values
 from sharelinks.links.bots import is_bot
-from sharelinks.links.models import clicks
+from sharelinks.links.models import CLICKS_PER_BLOCK, click_blocks
 from sharelinks.observability.metrics import REGISTRY
 
 log = logging.getLogger("sharelinks.links")
@@ -133,50 +131,26 @@ _DAILY = (
 )
 
 
-_CLICK_COLUMNS = tuple(column.name for column in clicks.columns if column.name != "id")  # the database numbers
-
-
-# On SQLite a batch of click rows is one JSON parameter the database unpacks: the sqlite3 module
-# binds one value instead of eleven per click, holding the GIL, and SQLite parses the rows with the
-# GIL released, so the event loop serving redirects keeps running. SQLite spends more CPU so (about
-# 13 µs a row against 8 on a 2-core machine), but beside the loop, not in its way: redirects with
-# clicks on went from 22,900-25,700/s to 25,700-27,300/s (interleaved runs, same machine). The
-# database also turns the microseconds into the text UTCDateTime stores ("2026-11-27 13:37:13.498372").
-_SQLITE_CLICKS = (
-    f"INSERT INTO clicks ({', '.join(_CLICK_COLUMNS)}) SELECT "
-    "strftime('%Y-%m-%d %H:%M:%S', json_extract(c.value, '$[0]') / 1000000, 'unixepoch') "
-    "|| printf('.%06d', json_extract(c.value, '$[0]') % 1000000), "
-    + ", ".join(f"json_extract(c.value, '$[{i}]')" for i in range(1, len(_CLICK_COLUMNS)))
-    + " FROM json_each(?) AS c"
-)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# Rows per JSON statement on SQLite, with the writing thread yielding its core between statements.
-# One statement for a whole flush (2,000 rows at 40,000 redirects/s) kept a core for 12-14 ms, a
-# full scheduler slice: on a 2-core machine whatever shared that core (the load generator, or the
-# event loop itself) waited it out, and the redirects' p99 was that slice (5.3-5.5 ms). In 500-row
-# statements with a yield between, p99 4.4-4.7 ms at the same throughput (interleaved runs).
-SQLITE_CLICKS_PER_STATEMENT = 500
-
-
-def _yield_core() -> None:
-    """Let another runnable thread have this core now (a no-op where the OS offers no such call)."""
-    if hasattr(os, "sched_yield"):
-        os.sched_yield()
 
 
 def write(conn: Connection, rows: list[tuple[Any, ...]], tallies: dict[tuple[int, int], Tally]) -> None:
-    """One batch: the click rows (tuples in _CLICK_COLUMNS order, the time in microseconds since the
-    epoch), the link counters, the daily rollup (days since the epoch)."""
-    sqlite = conn.dialect.name == "sqlite"
-    if sqlite:
-        for start in range(0, len(rows), SQLITE_CLICKS_PER_STATEMENT):
-            if start:
-                _yield_core()
-            chunk = rows[start : start + SQLITE_CLICKS_PER_STATEMENT]
-            conn.exec_driver_sql(_SQLITE_CLICKS, (orjson.dumps(chunk).decode(),))
-    else:
-        stamped = [(_EPOCH + timedelta(microseconds=row[0]), *row[1:]) for row in rows]
-        insert_tuples(conn, clicks, _CLICK_COLUMNS, stamped)
+    """One batch: the click rows (tuples in CLICK_FIELDS order, the time in microseconds since the
+    epoch) as blocks, the link counters, the daily rollup (days since the epoch)."""
+    blocks = []
+    for start in range(0, len(rows), CLICKS_PER_BLOCK):
+        block = rows[start : start + CLICKS_PER_BLOCK]
+        stamps = [row[0] for row in block]
+        blocks.append(
+            {
+                "first_at": _EPOCH + timedelta(microseconds=min(stamps)),
+                "last_at": _EPOCH + timedelta(microseconds=max(stamps)),
+                "click_count": len(block),
+                "clicks": block,
+            }
+        )
+    if blocks:
+        conn.execute(insert(click_blocks), blocks)
     per_link: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
     for (sid, _), tally in tallies.items():
         totals = per_link[sid]
@@ -184,6 +158,7 @@ def write(conn: Connection, rows: list[tuple[Any, ...]], tallies: dict[tuple[int
         totals[1] += tally.unique_visitors
         totals[2] += tally.qr_scans
     execute_values(conn, _COUNTERS, [(sid, c, u, q) for sid, (c, u, q) in per_link.items()])
+    sqlite = conn.dialect.name == "sqlite"
     daily = []
     for (sid, day_number), t in tallies.items():
         day = date.fromordinal(EPOCH_DAY + day_number)

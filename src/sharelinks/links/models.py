@@ -2,33 +2,54 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Date, Identity, Index, Integer, String, Table
+from sqlalchemy import BigInteger, Boolean, Column, Date, Identity, Index, Integer, MetaData, String, Table
 
-from sharelinks.db.metadata import UTCDateTime, metadata
+from sharelinks.db.metadata import JSONText, UTCDateTime, metadata
 
-# One row per redirect (bots and repeats included, flagged). No foreign keys: a click outlives a
-# deleted link, and the click path never waits on a constraint check elsewhere. An append-only log:
-# the database numbers the rows (SQLite's rowid, a PostgreSQL identity) and the only index is on the
-# time, so a batch of clicks is written at the end of each B-tree, not into pages all over it (random
-# keys and a per-link index made a click cost 15-35 µs to store; appended, about 3).
-clicks = Table(
-    "clicks",
+# The click log: one row per redirect (bots and repeats included, flagged), stored in blocks. A
+# block holds the clicks of one flush (up to CLICKS_PER_BLOCK) as a JSON array of arrays, in
+# CLICK_FIELDS order, so storing 500 clicks is one row of ~100 KB, not 500 rows of 12 values and
+# their index entries: a stored click cost the writer 6.5-9 µs as a row (SQLite unpacking the JSON
+# parameter, then the B-tree insert) and competed with the redirects for the CPU; as part of a
+# block, well under 1 µs. Nothing in the service reads clicks back (stats come from the counters
+# and `click_daily`); for people and tools the view `clicks` (migration 0011) shows one row per
+# click with the columns below. No foreign keys: a click outlives a deleted link.
+CLICK_FIELDS = ("clicked_at", "shareable_id", "code", "program_id", "person_id", "ip_hash", "user_agent",
+                "referer", "is_bot", "via_qr", "is_unique")  # fmt: skip
+CLICKS_PER_BLOCK = 500
+click_blocks = Table(
+    "click_blocks",
     metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), Identity(), primary_key=True),
+    Column("first_at", UTCDateTime, nullable=False),
+    Column("last_at", UTCDateTime, nullable=False),
+    Column("click_count", Integer, nullable=False),
+    # [[microseconds since the epoch, shareable_id, code, program_id, person_id, ip_hash,
+    #   user_agent, referer, is_bot, via_qr, is_unique], ...]
+    Column("clicks", JSONText, nullable=False),
+    Index("ix_click_blocks_first_at", "first_at"),
+)
+
+# The view, for reading (it is not in `metadata`: the migrations create it, and the schema check
+# compares tables only). `id` is the block's id * CLICK_ID_STRIDE + the click's place in it.
+# ip_hash: HMAC-SHA256 of the IP with a salt that rotates daily and never leaves the process.
+# is_unique: counted, i.e. not a bot and not a repeat from the same visitor within the hour.
+CLICK_ID_STRIDE = 10_000
+clicks = Table(
+    "clicks",
+    MetaData(),
+    Column("id", BigInteger, primary_key=True),
     Column("clicked_at", UTCDateTime, nullable=False),
     Column("shareable_id", BigInteger, nullable=True),
     Column("code", String(50), nullable=False),
     Column("program_id", BigInteger, nullable=True),
     Column("person_id", BigInteger, nullable=True),
-    # HMAC-SHA256 of the IP with a salt that rotates daily and never leaves the process.
     Column("ip_hash", String(32), nullable=False),
     Column("user_agent", String(512), nullable=True),
     Column("referer", String(1024), nullable=True),
     Column("is_bot", Boolean, nullable=False),
     Column("via_qr", Boolean, nullable=False),
-    # Counted: not a bot, and not a repeat from the same visitor within the hour.
     Column("is_unique", Boolean, nullable=False),
-    Index("ix_clicks_clicked_at", "clicked_at"),
 )
 
 click_daily = Table(
