@@ -209,3 +209,26 @@ def test_header_text_is_stored_as_sent(server: str, codes: list[str], db: Databa
 
     [(user_agent, referer)] = wait_until(lambda: stored())
     assert (user_agent, referer) == (agent, "https://r.example/\xe9")
+
+
+def test_warm_answers_follow_a_change_at_once(server: str, codes: list[str], auth: dict[str, str]) -> None:
+    """A redirect answered before is answered from one lookup (handler.answer_warm) until a link
+    or its program changes: the very next request sees the change."""
+    with connect(server) as sock, httpx.Client(base_url=server) as api:
+        for _ in range(3):  # the first looks the code up, the second remembers its answer, the third uses it
+            sock.sendall(get(f"/{codes[0]}"))
+            assert read_replies(sock, 1)[0].headers["location"].startswith("https://www.yourbrand.com/refer?")
+        changed = api.put(
+            "/v6/programs/refer-a-friend", headers=auth, json={"destination_url": "https://new.example/r"}
+        )
+        assert changed.status_code == 200, changed.text
+        sock.sendall(get(f"/{codes[0]}"))
+        assert read_replies(sock, 1)[0].headers["location"] == f"https://new.example/r?advocate_code={codes[0]}"
+
+        for _ in range(2):
+            sock.sendall(get(f"/{codes[1]}"))
+            assert read_replies(sock, 1)[0].headers["location"].endswith(codes[1])
+        person_id = api.get(f"/v3/shareables/{codes[1]}", headers=auth).json()["person_id"]
+        assert api.delete(f"/v3/persons/{person_id}/shareables/{codes[1]}", headers=auth).status_code == 200
+        sock.sendall(get(f"/{codes[1]}"))
+        assert read_replies(sock, 1)[0].headers["location"] == "https://refer.yourbrand.com"

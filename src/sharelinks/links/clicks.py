@@ -229,26 +229,28 @@ class ClickRecorder:
             return len(batch)
 
     def _prepare(self, batch: list[RawClick], into: Prepared) -> None:
-        rows, tallies, kinds, ip_hashes = into.rows, into.tallies, into.kinds, into.ip_hashes
+        rows, tallies, ip_hashes = into.rows, into.tallies, into.ip_hashes
         visitor_keys = into.visitor_keys
         visitors = self.visitors
+        bots = repeats = 0
         for at, clicked, ip, user_agent, referer, via_qr in batch:
             day = int(at // 86400)
             ip_hash = ip_hashes.get((ip, day))
             if ip_hash is None:
                 ip_hash = ip_hashes[(ip, day)] = visitors.hash(ip, day)
-            bot = is_bot(user_agent)
-            sid, program_id = clicked.shareable_id, clicked.program_id
-            if bot:
-                counted = False
+            sid, code, program_id, person_id = clicked
+            if is_bot(user_agent):
+                bot, counted = True, False
+                bots += 1
             else:
+                bot = False
                 visitor = visitor_keys.get(ip)
                 if visitor is None:
                     visitor = visitor_keys[ip] = visitors.key(ip)
-                counted = visitors.counted(sid if sid is not None else clicked.code.lower(), visitor, at)
-            kinds["bot" if bot else "counted" if counted else "repeat"] += 1
+                counted = visitors.counted(sid if sid is not None else code.lower(), visitor, at)
+                repeats += not counted
             rows.append(
-                (int(at * 1_000_000), sid, clicked.code, program_id, clicked.person_id, ip_hash,
+                (int(at * 1_000_000), sid, code, program_id, person_id, ip_hash,
                  user_agent[:UA_MAX] if user_agent else None, referer[:REFERER_MAX] if referer else None,
                  bot, via_qr, counted)
             )  # fmt: skip
@@ -260,6 +262,7 @@ class ClickRecorder:
             tally.clicks += 1
             tally.qr_scans += via_qr
             tally.unique_visitors += visitors.first_today(sid, ip_hash)
+        into.kinds.update(bot=bots, repeat=repeats, counted=len(batch) - bots - repeats)
 
 
 @dataclass

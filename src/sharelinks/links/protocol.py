@@ -155,17 +155,25 @@ class LinkProtocol(asyncio.Protocol):
     def _serve(self) -> None:
         handler = self.handler
         while self.buffer and not self.closing:
-            if not handler.domains_fresh():
-                self._wait_for(self._refresh())
-                return
             end = self.buffer.find(b"\r\n\r\n")
             if end < 0:
                 if len(self.buffer) > MAX_HEAD:
                     self._hand_over()
                 return
             visit = self._parse(self.buffer[:end])
-            route = handler.route(visit.host, visit.path) if visit is not None else None
-            if visit is None or route is None:
+            if visit is None:
+                self._hand_over()
+                return
+            answer = handler.answer_warm(visit)
+            if answer is not None:
+                self.buffer = self.buffer[end + 4 :]
+                self._write(answer, visit.close)
+                continue
+            if not handler.domains_fresh():
+                self._wait_for(self._refresh())
+                return
+            route = handler.route(visit.host, visit.path)
+            if route is None:
                 self._hand_over()
                 return
             self.buffer = self.buffer[end + 4 :]

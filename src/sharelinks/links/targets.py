@@ -75,12 +75,16 @@ class Targets:
         self.domains: dict[str, ProgramTarget] = {}
         self._domains_loaded_at = -1e9
         self._codes: dict[str, tuple[LinkTarget | None, float]] = {}
+        # Bumped whenever a cached target or the domains may have changed: answers built from them
+        # elsewhere (LinkHandler's warm answers) are void from then on.
+        self.generation = 0
         changes.listen(self._changed)
 
     def close(self) -> None:
         changes.unlisten(self._changed)
 
     def _changed(self, topic: str, subject: str) -> None:
+        self.generation += 1
         if topic == "programs":
             self._domains_loaded_at = -1e9
             self._codes.clear()
@@ -102,6 +106,7 @@ class Targets:
         if not self.domains_fresh():
             self._domains_loaded_at = time.monotonic()
             self.domains = await self.db.run(load_domains)
+            self.generation += 1
         return self.domains
 
     def cached(self, code_key: str) -> tuple[LinkTarget | None, bool]:
