@@ -6,6 +6,12 @@
 wrk with 64 connections. Warm: 1,000 codes requested over and over (cached after their first hit).
 Cold: every request a code not requested before (cache miss, database lookup). Click recording is
 on throughout (buffered, written every second). Target (issue 4): warm >= 0.5 of nginx, p99 <= 5 ms.
+
+Warm and nginx are measured in alternating rounds (`--rounds`, both servers up, one loaded at a
+time): this machine's speed wanders by tens of percent within minutes, and one nginx run before
+one sharelinks run let that drift decide the ratio (0.38 and 0.58 for the same code, minutes
+apart). Each round's ratio is printed; the table gives the totals over all rounds, the median
+p50 and the worst round's p99.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import argparse
 import random
 import re
 import secrets
+import statistics
 import tempfile
 import time
 import urllib.request
@@ -85,6 +92,18 @@ def dropped_clicks(base: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
+def combined(name: str, rounds: list[Figure]) -> Figure:
+    """Several rounds as one figure: their totals, the median p50, the worst p99."""
+    return Figure(
+        name,
+        sum(f.requests for f in rounds),
+        sum(f.seconds for f in rounds),
+        statistics.median(f.p50_ms for f in rounds),
+        max(f.p99_ms for f in rounds),
+        sum(f.errors for f in rounds),
+    )
+
+
 def lua(codes_file: Path, cycle: int | None) -> str:
     """Request /{code} for the codes in the file: cycling over the first `cycle`, or each once."""
     limit = f"if #codes >= {cycle} then break end" if cycle else ""
@@ -103,7 +122,8 @@ end
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--links", type=int, default=1_000_000)
-    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--seconds", type=int, default=10, help="per measurement (each round, the cold run)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating nginx / warm rounds")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/bench.db"
@@ -111,15 +131,22 @@ def main() -> None:
         random.shuffle(codes)
         codes_file = Path(tmp) / "codes.txt"
         codes_file.write_text("\n".join(codes))
-        with nginx(free_port(), "return 302 https://www.example.com/refer?advocate_code=k7mq2xwd;") as base:
-            baseline = run_wrk("nginx return 302 (1 worker)", base, lua(codes_file, 1000), connections=CONNECTIONS,
-                               seconds=args.seconds)  # fmt: skip
+        warm_lua = lua(codes_file, 1000)
         port = free_port()
-        with sharelinks_server(url, port, access_log=False):
+        with (
+            nginx(free_port(), "return 302 https://www.example.com/refer?advocate_code=k7mq2xwd;") as nginx_base,
+            sharelinks_server(url, port, access_log=False),
+        ):
             base = f"http://127.0.0.1:{port}"
-            run_wrk("warm-up", base, lua(codes_file, 1000), connections=CONNECTIONS, seconds=2)
-            warm = run_wrk("warm redirect (1,000 codes)", base, lua(codes_file, 1000), connections=CONNECTIONS,
-                           seconds=args.seconds)  # fmt: skip
+            run_wrk("warm-up", base, warm_lua, connections=CONNECTIONS, seconds=2)
+            baselines, warms = [], []
+            for round_number in range(1, args.rounds + 1):
+                baselines.append(run_wrk("nginx", nginx_base, warm_lua, connections=CONNECTIONS, seconds=args.seconds))
+                warms.append(run_wrk("warm", base, warm_lua, connections=CONNECTIONS, seconds=args.seconds))
+                print(f"round {round_number}: nginx {baselines[-1].rps:,.0f}/s, sharelinks {warms[-1].rps:,.0f}/s "
+                      f"(p99 {warms[-1].p99_ms:.2f} ms), ratio {warms[-1].rps / baselines[-1].rps:.2f}")  # fmt: skip
+            baseline = combined("nginx return 302 (1 worker)", baselines)
+            warm = combined("warm redirect (1,000 codes)", warms)
             cold_codes = Path(tmp) / "cold.txt"
             cold_codes.write_text("\n".join(codes[1000:]))
             cold = run_wrk("cold redirect (uncached codes)", base, lua(cold_codes, None), connections=CONNECTIONS,
