@@ -15,7 +15,7 @@ from sqlalchemy import Column, Integer, MetaData, Table, insert, select
 from sharelinks.db.database import Database
 from sharelinks.db.metadata import metadata
 from sharelinks.db.migrate import alembic_config, head_revision, upgrade
-from sharelinks.links.models import click_blocks, clicks
+from sharelinks.links.models import CLICK_ID_STRIDE, click_blocks, clicks
 from sharelinks.testing import databases
 from tests.conftest import BACKENDS
 
@@ -78,7 +78,8 @@ def test_clicks_move_into_blocks_and_back(empty_database: Database) -> None:
     assert [b.click_count for b in blocks] == [500, 500, 203]
     assert (blocks[1].first_at, blocks[1].last_at) == (old[500]["clicked_at"], old[999]["clicked_at"])
     assert [{k: v for k, v in row.items() if k != "id"} for row in viewed] == old
-    assert [row["id"] for row in viewed[499:501]] == [blocks[0].id * 10_000 + 499, blocks[1].id * 10_000]
+    first, second = blocks[0].id * CLICK_ID_STRIDE, blocks[1].id * CLICK_ID_STRIDE
+    assert [row["id"] for row in viewed[499:501]] == [first + 499, second]
 
     command.downgrade(alembic_config(engine), "0010")
     with engine.connect() as conn:

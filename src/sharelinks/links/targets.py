@@ -84,12 +84,13 @@ class Targets:
         changes.unlisten(self._changed)
 
     def _changed(self, topic: str, subject: str) -> None:
-        self.generation += 1
         if topic == "programs":
             self._domains_loaded_at = -1e9
             self._codes.clear()
+            self.generation += 1
         elif topic == "link":
             self._codes.pop(subject, None)
+            self.generation += 1
 
     def __len__(self) -> int:
         return len(self._codes)
