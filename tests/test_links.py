@@ -291,3 +291,32 @@ def test_stopping_during_a_flush_loses_no_click(db: Database) -> None:
 
     asyncio.run(scenario())
     assert sorted(row.code for row in stored_clicks(db)) == sorted(f"c{i}" for i in range(total))
+
+
+@pytest.mark.parametrize("retention_days", [30.0, 0.0])
+def test_the_click_log_keeps_clicks_for_its_retention(db: Database, retention_days: float) -> None:
+    """Blocks whose clicks are all older than the retention go soon after start (then every ten
+    minutes); a block with any newer click stays. 0 keeps the log for good."""
+    now = clock.timestamp()
+
+    def click(days_ago: float, code: str) -> Any:
+        return (now - days_ago * 86400, Clicked(None, code, None, None), "198.51.100.1", BROWSER, None, False)
+
+    async def scenario() -> None:
+        writer = ClickRecorder(db, interval=3600)
+        for batch in ([click(40, "old1"), click(31, "old2")], [click(31, "mixed-old"), click(29, "mixed-new")],
+                      [click(0, "new")]):  # fmt: skip
+            for c in batch:
+                writer.add(c)
+            await writer.flush()  # one block each
+        recorder = ClickRecorder(db, interval=0.05, retention_days=retention_days)
+        recorder.start()
+        await asyncio.sleep(0.3)
+        await recorder.stop()
+
+    asyncio.run(scenario())
+    codes = sorted(row.code for row in stored_clicks(db))
+    if retention_days:
+        assert codes == ["mixed-new", "mixed-old", "new"]
+    else:
+        assert codes == ["mixed-new", "mixed-old", "new", "old1", "old2"]

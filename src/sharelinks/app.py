@@ -163,7 +163,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         secrets=SecretBox.from_settings(settings),
         network_policy=NetworkPolicy(settings.webhook_allow_networks),
         targets=Targets(db),
-        clicks=ClickRecorder(db, settings.click_flush_seconds),
+        clicks=ClickRecorder(db, settings.click_flush_seconds, retention_days=settings.click_retention_days),
         pulls=PullCache(),
         access_log=AccessLog() if settings.access_log else None,
     )

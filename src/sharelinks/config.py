@@ -71,13 +71,15 @@ class Settings:
     # Private networks the worker may deliver to (comma-separated CIDRs); everything non-public is
     # refused otherwise. Tests and local demos set 127.0.0.0/8.
     webhook_allow_networks: str = ""
-    # Share links: how long the first-party cookie remembers the advocate's code, and how often
-    # buffered clicks are written (what `kill -9` can lose).
     # Where uploaded backfill files and their results are kept (default: beside the SQLite file,
     # else ./sharelinks-data).
     data_dir: str | None = None
+    # Share links: how long the first-party cookie remembers the advocate's code, how often
+    # buffered clicks are written (what `kill -9` can lose), and how long the click log keeps
+    # them (0: for good; the per-link counters and the daily rollup are kept either way).
     advocate_cookie_days: float = 30.0
     click_flush_seconds: float = 1.0
+    click_retention_days: float = 0.0
 
     @property
     def is_sqlite(self) -> bool:
@@ -116,6 +118,7 @@ class Settings:
             data_dir=os.environ.get("SHARELINKS_DATA_DIR") or None,
             advocate_cookie_days=_float("SHARELINKS_ADVOCATE_COOKIE_DAYS", defaults.advocate_cookie_days),
             click_flush_seconds=_float("SHARELINKS_CLICK_FLUSH_SECONDS", defaults.click_flush_seconds),
+            click_retention_days=_float("SHARELINKS_CLICK_RETENTION_DAYS", defaults.click_retention_days),
         )
 
     @property

@@ -10,7 +10,8 @@ A flush prepares slices of 250 clicks on the loop, giving it back between them, 
 transactions, the fewer times the writing thread must win the GIL back from a busy loop. The click
 rows go into the log as blocks of up to 500 (links.models.click_blocks): one JSON row per block. A
 redirect stamps its click with a float, not a datetime: the rows carry microseconds since the epoch
-and days since the epoch until they are written.
+and days since the epoch until they are written. With a retention set, blocks older than it are
+deleted at start and every ten minutes.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ import contextlib
 import hmac
 import logging
 import os
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
 import prometheus_client
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, delete, insert, select
 
 from sharelinks.db.database import Database
 from sharelinks.db.rows import execute_values
@@ -42,6 +44,9 @@ BUFFER_MAX = 100_000
 REPEAT_WINDOW_SECONDS = 3600.0
 UA_MAX = 512
 REFERER_MAX = 1024
+# The click log's retention purge (when one is set): how often, and blocks (500 clicks each) per statement.
+PURGE_EVERY_SECONDS = 600.0
+PURGE_BATCH = 200
 
 CLICKS = prometheus_client.Counter("sharelinks_clicks_total", "Share link clicks seen", ["kind"], registry=REGISTRY)
 DROPPED = CLICKS.labels("dropped")
@@ -166,10 +171,26 @@ def write(conn: Connection, rows: list[tuple[Any, ...]], tallies: dict[tuple[int
     execute_values(conn, _DAILY, daily)
 
 
+def purge(conn: Connection, before: datetime) -> int:
+    """Delete up to PURGE_BATCH blocks whose clicks all happened before `before`; how many."""
+    # first_at too, so the index on it finds them: a block's clicks are all after its first_at.
+    old = (
+        select(click_blocks.c.id)
+        .where(click_blocks.c.first_at < before, click_blocks.c.last_at < before)
+        .limit(PURGE_BATCH)
+    )
+    ids = list(conn.execute(old).scalars())
+    if ids:
+        conn.execute(delete(click_blocks).where(click_blocks.c.id.in_(ids)))
+    return len(ids)
+
+
 class ClickRecorder:
-    def __init__(self, db: Database, interval: float = 1.0) -> None:
+    def __init__(self, db: Database, interval: float = 1.0, *, retention_days: float = 0.0) -> None:
         self.db = db
         self.interval = interval
+        self.retention_days = retention_days  # 0: the click log is kept for good
+        self._purged_at = -PURGE_EVERY_SECONDS
         self.visitors = Visitors()
         self._buffer: list[RawClick] = []
         self._task: asyncio.Task[None] | None = None
@@ -207,6 +228,25 @@ class ClickRecorder:
                 await self.flush()
             except Exception:
                 log.exception("writing clicks failed; they are kept for the next flush")
+            if self.retention_days > 0 and time.monotonic() - self._purged_at >= PURGE_EVERY_SECONDS:
+                self._purged_at = time.monotonic()
+                try:
+                    await self.purge_expired()
+                except Exception:
+                    log.exception("purging old clicks failed; trying again later")
+
+    async def purge_expired(self) -> int:
+        """Delete the click log's blocks older than the retention, a batch at a time; how many."""
+        before = datetime.now(UTC) - timedelta(days=self.retention_days)
+        removed = 0
+        while True:
+            count = await self.db.run_aside(purge, before)
+            removed += count
+            if count < PURGE_BATCH:
+                break
+        if removed:
+            log.info("purged %d click blocks older than %s days", removed, self.retention_days)
+        return removed
 
     async def flush(self) -> int:
         """Write what is buffered: prepared a slice at a time on the loop (giving it back between
