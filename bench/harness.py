@@ -154,11 +154,32 @@ def _python_speed() -> float:
     return time.perf_counter() - started
 
 
+def _busy_neighbours() -> list[str]:
+    """Other processes already running our servers, nginx or wrk: left over from an earlier run,
+    they take CPU from both sides of a comparison (Linux; none found elsewhere)."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            words = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        line = b" ".join(words).decode(errors="replace")
+        if int(entry.name) != os.getpid() and (
+            ("sharelinks" in line and (" serve" in line or " worker" in line)) or "nginx:" in line or "wrk " in line
+        ):
+            found.append(f"{entry.name}: {line.strip()[:80]}")
+    return found
+
+
 @contextmanager
 def machine_report() -> Iterator[None]:
     """Print, after a bench, how much of the machine it had: the figures of a run where the hypervisor
     took a third of the CPU, or on a slower core, are not comparable with those of a quiet one (the
     ratios to the same-run baselines are, mostly: the baselines share the weather)."""
+    neighbours = _busy_neighbours()
+    if neighbours:
+        print(f"warning: {len(neighbours)} server or load processes already running (stop them for clean figures):")
+        print("\n".join(f"  {line}" for line in neighbours))
     speed = _python_speed()
     steal_before, total_before = _cpu_times()
     yield
