@@ -140,8 +140,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def write(conn: Connection, rows: list[tuple[Any, ...]], tallies: dict[tuple[int, int], Tally]) -> None:
-    """One batch: the click rows (tuples in CLICK_FIELDS order, the time in microseconds since the
-    epoch) as blocks, the link counters, the daily rollup (days since the epoch)."""
+    """One batch: the click rows (tuples in the order of `click_blocks.clicks`, the time in
+    microseconds since the epoch) as blocks, the link counters, the daily rollup (days since the epoch)."""
     blocks = []
     for start in range(0, len(rows), CLICKS_PER_BLOCK):
         block = rows[start : start + CLICKS_PER_BLOCK]

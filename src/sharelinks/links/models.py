@@ -7,15 +7,13 @@ from sqlalchemy import BigInteger, Boolean, Column, Date, Identity, Index, Integ
 from sharelinks.db.metadata import JSONText, UTCDateTime, metadata
 
 # The click log: one row per redirect (bots and repeats included, flagged), stored in blocks. A
-# block holds the clicks of one flush (up to CLICKS_PER_BLOCK) as a JSON array of arrays, in
-# CLICK_FIELDS order, so storing 500 clicks is one row of ~100 KB, not 500 rows of 12 values and
+# block holds the clicks of one flush (up to CLICKS_PER_BLOCK) as a JSON array of arrays (the
+# `clicks` column below), so storing 500 clicks is one row of ~100 KB, not 500 rows of 12 values and
 # their index entries: a stored click cost the writer 6.5-13 µs as a row (SQLite unpacking the JSON
 # parameter, then the B-tree inserts) and competed with the redirects for the CPU; as part of a
 # block, well under 1 µs. Nothing in the service reads clicks back (stats come from the counters
 # and `click_daily`); for people and tools the view `clicks` (migration 0011) shows one row per
 # click with the columns below. No foreign keys: a click outlives a deleted link.
-CLICK_FIELDS = ("clicked_at", "shareable_id", "code", "program_id", "person_id", "ip_hash", "user_agent",
-                "referer", "is_bot", "via_qr", "is_unique")  # fmt: skip
 CLICKS_PER_BLOCK = 500
 click_blocks = Table(
     "click_blocks",
