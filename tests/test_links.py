@@ -104,7 +104,8 @@ def test_unknown_code_goes_to_the_fallback_or_a_404_page(links: httpx.Client, au
 
 
 def test_deleted_link_stops_resolving(links: httpx.Client, auth: dict, code: str) -> None:
-    assert visit(links, f"/{code}").status_code == 302
+    for _ in range(2):  # the first looks the code up, the second's answer is remembered (answer_warm)
+        assert visit(links, f"/{code}").status_code == 302
     person_id = links.get(f"/v3/shareables/{code}", headers=auth).json()["person_id"]
     assert links.delete(f"/v3/persons/{person_id}/shareables/{code}", headers=auth).status_code == 200
     assert visit(links, f"/{code}").headers["location"] == "https://refer.yourbrand.com"
@@ -188,7 +189,8 @@ def test_shutdown_flushes_buffered_clicks(settings: Settings, db: Database, auth
 
 
 def test_cache_follows_a_program_change(links: httpx.Client, auth: dict, code: str) -> None:
-    assert visit(links, f"/{code}").headers["location"].startswith("https://www.yourbrand.com/refer?")
+    for _ in range(2):  # the first looks the code up, the second's answer is remembered (answer_warm)
+        assert visit(links, f"/{code}").headers["location"].startswith("https://www.yourbrand.com/refer?")
     changed = links.put(
         "/v6/programs/refer-a-friend",
         headers=auth,

@@ -5,9 +5,9 @@
     GET|HEAD  /s/{code}[/qr.png|svg]                      the same on any host (the embedded server)
 
 Two front ends share this: `links.protocol` (the raw HTTP/1.1 path `sharelinks serve` runs) and
-`links.router` (an ASGI layer, for any other server and for in-process tests). On the raw path a
-warm redirect costs one dict lookup: the answer remembered for its host and path (`answer_warm`);
-otherwise routing, the target, then its rendered Location and cookie. Nothing here builds SQL from
+`links.router` (an ASGI layer, for any other server and for in-process tests). A warm redirect costs
+one dict lookup on either: the answer remembered for its host and path (`answer_warm`); otherwise
+routing, the target, then its rendered Location and cookie. Nothing here builds SQL from
 request data; the click is an append to an in-memory buffer written in batches (links.clicks).
 """
 

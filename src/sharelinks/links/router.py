@@ -21,15 +21,17 @@ class LinkRouter:
             await self.app(scope, receive, send)
             return
         host, user_agent, referer = _headers(scope)
-        await self.handler.refresh()
-        route = self.handler.route(host, scope["path"])
-        if route is None:
-            await self.app(scope, receive, send)
-            return
         client = scope.get("client")
         visit = Visit(scope["method"], host, scope["path"], scope["query_string"], client[0] if client else "",
                       user_agent, referer, scope.get("scheme") == "https")  # fmt: skip
-        answer = await self.handler.answer(route, visit)
+        answer = self.handler.answer_warm(visit)
+        if answer is None:
+            await self.handler.refresh()
+            route = self.handler.route(host, scope["path"])
+            if route is None:
+                await self.app(scope, receive, send)
+                return
+            answer = await self.handler.answer(route, visit)
         await send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
         await send({"type": "http.response.body", "body": answer.body})
 
