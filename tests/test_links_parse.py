@@ -86,6 +86,8 @@ def test_headers_read(protocol: LinkProtocol, head: str, expected: tuple[str | N
         "GET /a HTTP/1.1\r\nHost: s\r\n\tX: a",
         "GET /a HTTP/1.1\r\nHost: s\r\nno colon here",
         "GET /a HTTP/1.1\r\nHost: s\r\n: no name",
+        "GET /a HTTP/1.1\r\nHost : s",  # white space before the colon (RFC 9112 5.1: a 400)
+        "GET /a HTTP/1.1\r\nHost: s\r\nX\x01Y: a",  # not a token
         "GET /a HTTP/1.1\r\nHost: s\nX: bare LF",
         "GET /a HTTP/1.1\r\nHost: s\rX: bare CR",
         "GET /a HTTP/1.1\r\nHost: s\r\nX: a\r",

@@ -159,6 +159,19 @@ def test_nothing_unsafe_reaches_a_header(server: str, codes: list[str]) -> None:
     assert reply.headers["set-cookie"].startswith("sharelinks_advocate_code=")
 
 
+@pytest.mark.parametrize(
+    "line",
+    ["Host : other.example", " X-Folded: 1", "NoColon", ": no-name", "X-A: 1\rB: 2", "X\x01Bad: 1", "X-A: 1\nHost: x"],
+    ids=["space-before-colon", "folded", "no-colon", "no-name", "bare-cr", "control-in-name", "bare-lf"],
+)
+def test_a_malformed_header_line_is_left_to_uvicorn(server: str, codes: list[str], line: str) -> None:
+    # The fast path answers only heads whose every line is `token: value`; uvicorn's parser refuses the rest.
+    with connect(server) as sock:
+        sock.sendall(f"GET /{codes[0]} HTTP/1.1\r\nHost: {HOST}\r\n{line}\r\n\r\n".encode())
+        reply = read_replies(sock, 1)[0]
+    assert reply.status == 400 and "location" not in reply.headers
+
+
 def test_a_get_with_a_body_is_left_to_uvicorn(server: str, codes: list[str]) -> None:
     with connect(server) as sock:
         sock.sendall(get(f"/{codes[0]}", "Content-Length: 5")[:-2] + b"\r\nhello" + get(f"/{codes[1]}"))

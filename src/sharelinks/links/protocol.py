@@ -30,22 +30,30 @@ from sharelinks.links.handler import Answer, LinkHandler, Route, Visit, host_nam
 
 log = logging.getLogger("sharelinks.links")
 MAX_HEAD = 8192
-# A request target we answer: visible ASCII only, so nothing of it can break a header line.
-_TARGET = re.compile(rb"/[!-~]*").fullmatch
+# The request line of a plain GET or HEAD: a target of visible ASCII only (so nothing of it can
+# break a header line) and no '%' in its path (encoded paths: the ASGI layer decodes them). One
+# match instead of splitting and testing each part: 0.78 → 0.41 µs.
+_REQUEST_LINE = re.compile(rb"(GET|HEAD) (/[!-$&->@-~]*)(?:\?([!-~]*))? (HTTP/1\.[01])(?=\r|\Z)").match
 UNAVAILABLE = Answer(503, [(b"content-length", b"0")])
 _METHODS = {b"GET": "GET", b"HEAD": "HEAD"}
-_VERSIONS = (b"HTTP/1.1", b"HTTP/1.0")
-# The headers the fast path reads, by lower-case name: any other costs one dict look-up (a browser
-# sends a dozen: Accept*, Cookie, sec-ch-ua*, …). _NOT_PLAIN ones make a request more than a plain
-# GET: uvicorn's parser deals with those. A browser's head (16 lines) took 19-25 µs with a chain
-# of comparisons per line, 14-17 this way (interleaved runs; a two-line head the same either way);
-# finding each wanted name with bytes.find was slower than both (every Python-level step costs
-# more than scanning the bytes).
+# The headers the fast path reads, by lower-case name. _NOT_PLAIN ones make a request more than a
+# plain GET: uvicorn's parser deals with those. Every other header line (a browser sends a dozen:
+# Accept*, Cookie, sec-ch-ua*, …) is only checked for its form, by one regular expression over the
+# whole head; a second picks out the lines wanted. Both start at a literal line feed, which `re`
+# finds in C; a pattern that does not start with a literal scanned ten times slower. With the
+# request line matched in one go: wrk's head 2.16 → 1.95 µs, a browser's (16 lines) 7.5 → 6.3 µs,
+# against a Python loop over the lines, which also let a space before the colon through.
 _HOST, _USER_AGENT, _REFERER, _CONNECTION, _FORWARDED_FOR, _FORWARDED_PROTO, _CONTENT_LENGTH, _NOT_PLAIN = range(8)
 _FIELDS = {b"host": _HOST, b"user-agent": _USER_AGENT, b"referer": _REFERER, b"connection": _CONNECTION,
            b"x-forwarded-for": _FORWARDED_FOR, b"x-forwarded-proto": _FORWARDED_PROTO,
            b"content-length": _CONTENT_LENGTH, b"transfer-encoding": _NOT_PLAIN, b"upgrade": _NOT_PLAIN,
            b"expect": _NOT_PLAIN}  # fmt: skip
+# A header line that is not `name:` with a token for a name (RFC 9110 5.1): folded, no colon, an
+# empty name, white space before the colon. Every line after the request line follows a line feed.
+_MALFORMED_LINE = re.compile(rb"\n(?![!#$%&'*+.^_`|~0-9A-Za-z-]+:)").search
+_WANTED_LINES = re.compile(
+    rb"\n(" + b"|".join(re.escape(name) for name in _FIELDS) + rb"):([^\r]*)", re.IGNORECASE
+).findall
 # Bytes a client may send ahead while one of its requests waits on the database; then we stop reading.
 MAX_AHEAD = 65536
 _HOSTS: dict[bytes, str] = {}  # Host header → host name: a handful of program domains make nearly all
@@ -230,31 +238,20 @@ class LinkProtocol(asyncio.Protocol):
 
     def _parse(self, head: bytes) -> Visit | None:
         """A plain GET or HEAD request head, or None for anything uvicorn's parser should see."""
-        lines = head.split(b"\r\n")
-        breaks = len(lines) - 1
-        if head.count(b"\n") != breaks or head.count(b"\r") != breaks:
-            return None  # a bare CR or LF: not for us to be lenient about
-        request_line = lines[0].split(b" ")
-        if len(request_line) != 3:
+        breaks = head.count(b"\n")
+        if head.count(b"\r") != breaks or head.count(b"\r\n") != breaks or _MALFORMED_LINE(head):
+            return None  # a bare CR or LF, or a malformed header line: not for us to be lenient about
+        request_line = _REQUEST_LINE(head)
+        if request_line is None:
             return None
-        method, target, version = request_line
-        if method not in _METHODS or version not in _VERSIONS or not _TARGET(target):
-            return None
-        path, _, query = target.partition(b"?")
-        if b"%" in path:
-            return None  # encoded paths: the ASGI layer decodes them
+        method, path, query, version = request_line.groups()
         host = user_agent = referer = None
         keep_alive = version == b"HTTP/1.1"
         forwarded_for: list[bytes] = []
         forwarded_proto = None
-        for line in lines[1:]:
-            colon = line.find(b":")
-            if colon <= 0 or line[0] in b" \t":
-                return None  # malformed or folded header lines
-            field = _FIELDS.get(line[:colon].lower())
-            if field is None:
-                continue
-            value = line[colon + 1 :].strip()
+        for name, raw in _WANTED_LINES(head):
+            field = _FIELDS[name.lower()]
+            value = raw.strip()
             if field == _HOST:
                 if host is not None:
                     return None  # two Host headers
@@ -283,7 +280,9 @@ class LinkProtocol(asyncio.Protocol):
                 client = self.proxies.get_trusted_client_address(chain)[0] or client
             if forwarded_proto is not None:
                 secure = forwarded_proto.lower() == b"https"
-        return Visit(_METHODS[method], host, path.decode(), query, client, user_agent, referer, secure, not keep_alive)
+        return Visit(
+            _METHODS[method], host, path.decode(), query or b"", client, user_agent, referer, secure, not keep_alive
+        )
 
     def _hand_over(self) -> None:
         """From here on the connection is uvicorn's: its protocol gets the transport and the bytes."""
