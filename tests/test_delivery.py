@@ -6,8 +6,9 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
 import pytest
@@ -23,6 +24,7 @@ from sharelinks.delivery.worker import DeliveryWorker, _Fetched, redact
 from sharelinks.keys.crypto import SecretBox
 from sharelinks.observability.metrics import REGISTRY, observe_attempt
 from sharelinks.testing.receiver import Receiver, Reply
+from sharelinks.webhooks import payload
 from sharelinks.webhooks import service as webhooks
 from sharelinks.webhooks.models import webhook_messages
 from tests.conftest import TEST_MASTER_KEY, make_program
@@ -64,12 +66,19 @@ def test_converted_event_delivers_the_default_payload(setup: TestClient, auth: d
     person_id = shareables[0]["id"]
     links = setup.get(f"/v4/persons/{person_id}/shareables", headers=auth).json()
     assert body["share_link"] == links[0]["link"] and body["share_link"].startswith("https://share.yourbrand.com/")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", body["timestamp"])  # the document's form
     stamped = datetime.strptime(body["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     assert before.replace(microsecond=0) <= stamped <= datetime.now(UTC)
     assert request.method == "POST" and request.path == "/hooks/share-links"
     assert request.header("content-type") == "application/json"
     assert request.header("user-agent").startswith("Sharelinks/")
     wait_until(lambda: events_of(setup, auth)[0]["status"] == "delivered")
+
+
+def test_wire_time_is_utc_to_the_millisecond() -> None:
+    eastern = timezone(timedelta(hours=-5))
+    assert payload.wire_time(datetime(2024, 3, 15, 5, 30, 0, 999_999, tzinfo=eastern)) == "2024-03-15T10:30:00.999Z"
+    assert payload.wire_time(datetime(2024, 3, 15, 10, 30, tzinfo=UTC)) == "2024-03-15T10:30:00.000Z"
 
 
 def test_repeated_event_creates_no_second_link_or_message(setup: TestClient, auth: dict, receiver: Receiver) -> None:
