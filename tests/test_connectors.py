@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from sharelinks import clock
+from sharelinks.db.database import Database
 from sharelinks.testing import vendors
 from sharelinks.testing.vendors import FakeVendors
 from tests.conftest import make_program
@@ -299,3 +302,42 @@ def test_each_vendor_permanent_error_dead_letters_and_retryable_retries(
     retried = wait_until(lambda: [e for e in webhook_events(setup, auth, email="second@example.com")
                                   if e["status"] == "delivered"], timeout=20)[0]  # fmt: skip
     assert retried["attempts"][0]["response_status_code"] == 503 and retried["attempt_count"] == 2
+
+
+def test_hubspot_daily_cap_holds_the_connector_until_the_next_hour(
+    setup: TestClient, auth: dict, fake: FakeVendors, db: Database
+) -> None:
+    # The clock a minute past a whole hour, running: the hold (to the next hour) is 59 minutes long.
+    started = datetime.now(UTC)
+    hour = started.replace(minute=0, second=0, microsecond=0)
+    clock.set_clock(lambda: hour + timedelta(minutes=1) + (datetime.now(UTC) - started))
+    created = connect(setup, auth, fake, "hubspot", options={"limit_requests": 1000, "limit_seconds": 1})
+    fake.hubspot_daily_limit(2)  # the property and one upsert
+    send_event(setup, auth, "a@example.com")
+    wait_until(lambda: fake.contact("hubspot", "a@example.com"))
+
+    def event(email: str, status: str) -> dict[str, Any] | None:
+        found = [e for e in webhook_events(setup, auth, email=email) if e["status"] == status]
+        return found[0] if found else None
+
+    def due(found: dict[str, Any]) -> datetime:
+        return datetime.fromisoformat(found["next_attempt_date"])
+
+    send_event(setup, auth, "b@example.com")  # over the cap: 429 with policy DAILY
+    capped = wait_until(lambda: event("b@example.com", "retrying"))
+    assert capped["attempt_count"] == 1 and "daily limit" in capped["last_error"]
+    next_hour = hour + timedelta(hours=1)
+    assert due(capped) >= next_hour
+    send_event(setup, auth, "c@example.com")  # while held: given back untried, due at the next hour
+    held = wait_until(lambda: (e := event("c@example.com", "pending")) and due(e) >= next_hour and e)
+    assert held["attempt_count"] == 0
+    assert fake.calls("hubspot") == 3 and fake.throttled("hubspot") == 1
+    connector = setup.get(f"/v6/connectors/{created['id']}", headers=auth).json()
+    assert connector["status"] == "failing" and f"Held until {next_hour:%Y-%m-%d %H:%M} UTC" in connector["last_error"]
+
+    fake.hubspot_new_day()  # the account's midnight: the cap lifts; the clock goes to the next hour
+    clock.set_clock(lambda: next_hour + (datetime.now(UTC) - started))
+    delivered = wait_until(lambda: event("c@example.com", "delivered"))
+    assert delivered["attempt_count"] == 1  # the hold cost it no attempt
+    wait_until(lambda: event("b@example.com", "delivered"))
+    assert fake.contact("hubspot", "b@example.com") and fake.contact("hubspot", "c@example.com")

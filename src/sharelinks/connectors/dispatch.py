@@ -3,7 +3,9 @@ its rate limit by the shared token bucket, authenticated, and read back per mess
 
 A message whose webhook belongs to a connector is handed here instead of being POSTed on its own.
 Each connector has one queue and one task draining it: one request in flight per connector per
-worker, which also keeps vendor ordering sane.
+worker, which also keeps vendor ordering sane. A vendor that takes nothing more for a while (a
+daily cap) puts the shared bucket in debt: every worker then gives its messages for that connector
+back untried, due when the hold ends, instead of holding claims for hours.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sharelinks import clock
@@ -21,6 +23,7 @@ from sharelinks.connectors.service import Connector
 from sharelinks.connectors.vendors.base import Verdict, identity
 from sharelinks.connectors.vendors.hubspot import HubSpot
 from sharelinks.connectors.vendors.sfmc import SFMC
+from sharelinks.delivery import queue as delivery_queue
 from sharelinks.delivery.client import Result
 from sharelinks.delivery.queue import Claimed
 from sharelinks.keys.algorithms import Material
@@ -38,6 +41,9 @@ BULK_POLL_SECONDS = 1.0
 BULK_TIMEOUT_SECONDS = 600.0
 CONFIG_TTL = 1.0
 BODY_KEPT = 4000  # of a batched request, per attempt record
+# A wait for a token longer than this is a hold (a vendor's daily cap), not pacing: the messages go
+# back to the queue until it ends. Pacing waits are a fraction of a vendor's window.
+HOLD_AFTER_SECONDS = 30.0
 
 Job = tuple[Webhook, Claimed]
 STATUS_AFTER = {"ok": "active", "unauthorized": "unauthorized", "retry": "failing"}
@@ -125,14 +131,17 @@ class ConnectorDispatcher:
             return
         items = [message.event for _, message in jobs]
         base = vendor.base_url(options, connector.base_url)
-        await self._wait_for_token(connector)
+        held = await self._wait_for_token(connector)
+        if held:
+            await self._defer(jobs, held)
+            return
         if isinstance(vendor, HubSpot) and (connector.id, options["property"]) not in self._prepared:
             await self._create_property(connector, credentials, base)
         call = vendor.build(base, items, options)
         headers = {**vendor.auth_headers(credentials, options), **call.headers}
         result = await self._request(connector, credentials, call.method, call.url, headers, call.body)
         verdict = vendor.classify(result.status, result.headers, result.body, items, options)
-        await self._status(connector, verdict)
+        await self._note(connector, verdict)
         self._settle(jobs, verdict, headers, call.body, result, started_at)
 
     async def _send_bulk(self, connector: Connector, credentials: dict[str, str], batch: list[Job]) -> None:
@@ -144,11 +153,16 @@ class ConnectorDispatcher:
         auth = vendor.auth_headers(credentials, options)
 
         async def call(c: Any) -> Result:
-            await self._wait_for_token(connector)
+            await self._wait_for_token(connector)  # a hold found while polling: the job is polled anyway
             return await self._request(connector, credentials, c.method, c.url, {**auth, **c.headers}, c.body)
 
+        held = await self._wait_for_token(connector)
+        if held:
+            await self._defer(batch, held)
+            return
         start = vendor.bulk_call(base, items, options)
-        result = await call(start)
+        result = await self._request(connector, credentials, start.method, start.url, {**auth, **start.headers},
+                                     start.body)  # fmt: skip
         verdict = vendor.classify(result.status, result.headers, result.body, items, options)
         failed: dict[int, str] = {}
         if verdict.kind == "ok":
@@ -167,7 +181,7 @@ class ConnectorDispatcher:
                 report = await call(vendor.bulk_errors_call(base, job_id, options))
                 failed = vendor.bulk_failures(report.body, items, options) if report.ok else {}
             verdict = Verdict(verdict.kind, verdict.message, failed, verdict.retry_after)
-        await self._status(connector, verdict)
+        await self._note(connector, verdict)
         self._settle(batch, verdict, {**auth, **start.headers}, start.body, result, started_at)
 
     def _settle(self, jobs: list[Job], verdict: Verdict, headers: dict[str, str], sent: bytes, result: Result,
@@ -191,15 +205,29 @@ class ConnectorDispatcher:
         retry = Result(status=result.status if result.status and not result.ok else None, headers=result.headers,
                        timed_out=result.timed_out, error=verdict.message)  # fmt: skip
         outcome, retry_in = self.worker.decide(webhook, message, retry)
+        if outcome == "retrying" and verdict.hold_seconds:
+            retry_in = max(retry_in or 0.0, verdict.hold_seconds)
         return outcome, retry_in, verdict.message
 
-    async def _wait_for_token(self, connector: Connector) -> None:
+    async def _wait_for_token(self, connector: Connector) -> float:
+        """Take a token, waiting for it: 0.0. Or, when the wait is a hold, the seconds it has left
+        (no token taken)."""
         rate, burst = connector.vendor.rate(connector.options)
         while True:
             wait = await self.worker.db.run(ratelimit.take, connector.id, rate, burst)
             if wait <= 0:
-                return
+                return 0.0
+            if wait > HOLD_AFTER_SECONDS:
+                return wait
             await asyncio.sleep(wait)
+
+    async def _defer(self, jobs: list[Job], seconds: float) -> None:
+        """Messages of a held connector back to the queue untried, due when the hold ends."""
+        ids = [message.id for _, message in jobs]
+        until = clock.now() + timedelta(seconds=seconds)
+        await self.worker.db.run(delivery_queue.defer, self.worker.worker_id, ids, until)
+        for message_id in ids:
+            self.worker.forget(message_id)
 
     async def _request(self, connector: Connector, credentials: dict[str, str], method: str, url: str,
                        headers: dict[str, str], body: bytes) -> Result:  # fmt: skip
@@ -232,17 +260,20 @@ class ConnectorDispatcher:
         assert isinstance(vendor, HubSpot)
         call = vendor.property_call(base, connector.options)
         headers = {**vendor.auth_headers(credentials, connector.options), **call.headers}
-        await self._wait_for_token(connector)
+        if await self._wait_for_token(connector):
+            return  # held: the property is created on a later batch
         result = await self.worker.sender.send(call.method, call.url, headers, call.body)
         if result.ok or result.status == 409:  # created, or there already
             self._prepared.add((connector.id, connector.options["property"]))
         else:
             log.warning("HubSpot property %s not created: %s", connector.options["property"], result.status)
 
-    async def _status(self, connector: Connector, verdict: Verdict) -> None:
-        status = {"ok": "active", "unauthorized": "unauthorized", "retry": "failing"}.get(
-            verdict.kind, connector.status
-        )
+    async def _note(self, connector: Connector, verdict: Verdict) -> None:
+        """What a vendor's answer says about the connector: its status, and a hold for every worker."""
+        if verdict.hold_seconds:
+            rate = connector.vendor.rate(connector.options)[0]
+            await self.worker.db.run(ratelimit.hold, connector.id, verdict.hold_seconds, rate)
+        status = STATUS_AFTER.get(verdict.kind, connector.status)
         error = verdict.message if verdict.kind != "ok" else None
         if status != connector.status or error != connector.last_error:
             await self.worker.db.run(connectors.set_status, connector.id, status, error)

@@ -36,5 +36,16 @@ def take(conn: Connection, connector_id: int, rate: float, burst: int) -> float:
     return 0.0 if granted else (1.0 - tokens) / rate
 
 
+def hold(conn: Connection, connector_id: int, seconds: float, rate: float) -> None:
+    """No token for `seconds` (a vendor's daily cap), for every worker: the bucket goes into debt,
+    so the next `take` anywhere answers with the time left."""
+    now = clock.now()
+    tokens = 1.0 - seconds * rate
+    values = {"connector_id": connector_id, "tokens": tokens, "updated_at": now}
+    if not insert_or_ignore(conn, rate_buckets, values):
+        bucket = rate_buckets.c.connector_id == connector_id
+        conn.execute(update(rate_buckets).where(bucket).values(tokens=tokens, updated_at=now))
+
+
 def _refilled(tokens: float, since: datetime, now: datetime, rate: float, burst: int) -> float:
     return min(float(burst), tokens + max(0.0, (now - since).total_seconds()) * rate)

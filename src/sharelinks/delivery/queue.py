@@ -79,6 +79,16 @@ def release(conn: Connection, worker_id: str, message_ids: list[int]) -> None:
         conn.execute(update(m).where(m.c.id.in_(message_ids), m.c.worker_id == worker_id).values(lease_until=None))
 
 
+def defer(conn: Connection, worker_id: str, message_ids: list[int], until: datetime) -> None:
+    """Give claims back untried, due again at `until` (their connector is held): no attempt is counted."""
+    if message_ids:
+        conn.execute(
+            update(m)
+            .where(m.c.id.in_(message_ids), m.c.worker_id == worker_id)
+            .values(lease_until=None, worker_id=None, next_attempt_at=until)
+        )
+
+
 # Not frozen: a frozen dataclass sets each of its 18 fields through object.__setattr__ (2.6 µs a
 # delivery against 0.9). Nothing changes an attempt once built.
 @dataclass(slots=True)

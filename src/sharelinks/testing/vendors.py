@@ -6,6 +6,7 @@ SFMC's token endpoint with expiring tokens. Every request is recorded; `contact(
 
     with FakeVendors() as fake:
         fake.limit("klaviyo", 10, 1.0)         # at most 10 requests per 1 s window, then 429
+        fake.hubspot_daily_limit(2)            # HubSpot's daily cap: 2 requests, then 429 DAILY
         fake.fail("hubspot", 503)              # the next HubSpot request answers 503
 """
 
@@ -69,6 +70,8 @@ class State:
     faults: dict[str, list[tuple[str, web.Response]]] = field(default_factory=dict)
     throttled: dict[str, int] = field(default_factory=dict)
     calls: dict[str, int] = field(default_factory=dict)
+    # HubSpot's daily cap: [requests allowed a day, requests made today], or None for no cap.
+    hubspot_daily: list[int] | None = None
     # Asynchronous bulk jobs: id → (vendor, polls left before done, payload to apply, errors).
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -83,6 +86,15 @@ class FakeVendors(Receiver):
 
     def limit(self, vendor: str, requests: int, seconds: float) -> None:
         self.state.limits[vendor] = Window(requests, seconds)
+
+    def hubspot_daily_limit(self, requests: int) -> None:
+        """HubSpot's daily cap: `requests` more today, then 429 with policy DAILY."""
+        self.state.hubspot_daily = [requests, 0]
+
+    def hubspot_new_day(self) -> None:
+        """Midnight in the account's time zone: the daily count starts again."""
+        assert self.state.hubspot_daily is not None
+        self.state.hubspot_daily[1] = 0
 
     def fail(
         self, vendor: str, status: int, body: Any = None, headers: dict[str, str] | None = None, path: str = ""
@@ -123,6 +135,12 @@ class FakeVendors(Receiver):
         if window is not None and not window.allow():
             self.state.throttled[vendor] = self.state.throttled.get(vendor, 0) + 1
             return self._throttle(vendor, window)
+        daily = self.state.hubspot_daily if vendor == "hubspot" else None
+        if daily is not None:
+            if daily[1] >= daily[0]:
+                self.state.throttled[vendor] = self.state.throttled.get(vendor, 0) + 1
+                return self._hubspot_daily_throttle(daily[0])
+            daily[1] += 1
         try:
             data = orjson.loads(body) if body else None
         except orjson.JSONDecodeError:
@@ -184,6 +202,14 @@ class FakeVendors(Receiver):
             return _json(429, {"message": "rate limited"}, {"X-RateLimit-Limit": str(window.limit),
                                                            "X-RateLimit-Remaining": "0"})  # fmt: skip
         return _json(429, {"meta": {"error": "rate limited"}})
+
+    @staticmethod
+    def _hubspot_daily_throttle(allowed: int) -> web.Response:
+        """HubSpot's daily variant of its 429 (vendor-contracts.md §1): policy DAILY, no Retry-After."""
+        body = {"status": "error", "message": "You have reached your daily limit.", "errorType": "RATE_LIMIT",
+                "correlationId": str(uuid.uuid4()), "policyName": "DAILY"}  # fmt: skip
+        headers = {"X-HubSpot-RateLimit-Daily": str(allowed), "X-HubSpot-RateLimit-Daily-Remaining": "0"}
+        return _json(429, body, headers)
 
     def _store(self, vendor: str, key: str, values: dict[str, Any]) -> bool:
         """Merge `values` into the contact; True when it was created."""

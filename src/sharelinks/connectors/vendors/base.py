@@ -32,12 +32,14 @@ class Call:
 
 @dataclass(frozen=True)
 class Verdict:
-    """`kind`: ok | retry | permanent | unauthorized. `failed` maps an item index to its own error."""
+    """`kind`: ok | retry | permanent | unauthorized. `failed` maps an item index to its own error.
+    `hold_seconds`: the vendor takes nothing more for this long (a daily cap), whoever asks."""
 
     kind: str
     message: str | None = None
     failed: dict[int, str] = field(default_factory=dict)
     retry_after: str | None = None
+    hold_seconds: float | None = None
 
 
 def identity(item: dict[str, Any], match: str) -> str | None:

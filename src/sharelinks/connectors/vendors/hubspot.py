@@ -1,12 +1,20 @@
-"""HubSpot CRM v3: batch upsert of contacts by email or a unique custom property (≤ 100 inputs)."""
+"""HubSpot CRM v3: batch upsert of contacts by email or a unique custom property (≤ 100 inputs).
+
+Besides its 10-second window (the token bucket keeps under it) an account has a daily cap that
+resets at midnight in the account's own time zone, which we do not know. A 429 whose policy is
+DAILY holds the connector until the next whole hour (UTC), when midnight falls in nearly every zone:
+one request an hour finds out whether the cap has lifted, and no message burns its retries meanwhile.
+"""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import orjson
 
-from sharelinks.connectors.vendors.base import Call, Vendor, Verdict, identity, json_call
+from sharelinks import clock
+from sharelinks.connectors.vendors.base import Call, Vendor, Verdict, identity, json_call, vendor_message
 
 
 class HubSpot(Vendor):
@@ -56,9 +64,27 @@ class HubSpot(Vendor):
                     failed[int(trace)] = f"{error.get('category', 'ERROR')}: {error.get('message', '')}"[:500]
         return Verdict("ok", failed=failed)
 
+    def classify(self, status: int | None, headers: dict[str, str], body: bytes, items: list[dict[str, Any]],
+                 options: dict[str, Any]) -> Verdict:  # fmt: skip
+        if status == 429 and _policy(body) == "DAILY":
+            now = clock.now()
+            until = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+            message = f"HTTP 429: {vendor_message(body)} Held until {until:%Y-%m-%d %H:%M} UTC."
+            return Verdict("retry", message, hold_seconds=(until - now).total_seconds())
+        return super().classify(status, headers, body, items, options)
+
     def snippet(self, options: dict[str, Any], fallback: str) -> dict[str, str]:
         prop = options["property"]
         return {
             "personalization_token": f"{{{{ personalization_token('contact.{prop}', '{fallback}') }}}}",
             "hubl": f'{{{{ contact.{prop}|default("{fallback}") }}}}',
         }
+
+
+def _policy(body: bytes) -> str | None:
+    """The `policyName` of a HubSpot rate-limit answer (TEN_SECONDLY_ROLLING, DAILY, …)."""
+    try:
+        answer = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return answer.get("policyName") if isinstance(answer, dict) else None
