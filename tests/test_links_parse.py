@@ -10,9 +10,13 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 from uvicorn.config import Config
+from uvicorn.middleware.proxy_headers import _TrustedHosts
 from uvicorn.server import ServerState
 
+from sharelinks.links.forwarded import TrustedProxies
 from sharelinks.links.handler import Visit
 from sharelinks.links.protocol import LinkProtocol
 
@@ -124,3 +128,26 @@ def test_forwarded_headers_count_only_from_a_trusted_proxy(protocol: LinkProtoco
     trusted = parse(protocol, head)
     # The chain "198.51.100.1, 10.0.0.1": the proxy itself is skipped, the visitor is the one before it.
     assert trusted is not None and (trusted.client, trusted.secure) == ("198.51.100.1", True)
+
+
+_V4 = st.tuples(*[st.integers(0, 255)] * 4).map(lambda o: ".".join(map(str, o)))
+_V6 = st.sampled_from(["::1", "0:0::1", "2001:db8::7", "2001:DB8:0:0:0:0:0:7", "::ffff:10.0.0.1", "fe80::1%eth0"])
+_ODD = st.sampled_from(["unknown", "unix:/tmp/s", "010.0.0.1", "10.0.0.1:8080", "[::1]:443", "", "proxy.internal"])
+_HOSTS = st.one_of(_V4, _V6, _ODD, st.sampled_from(["10.0.0.1", "127.0.0.1", "192.0.2.7"]))
+_SETTINGS = st.one_of(
+    st.sampled_from(["*", "127.0.0.1,::1", "10.0.0.0/8", "10.0.0.1, 2001:db8::7", "proxy.internal,10.0.0.1"]),
+    st.lists(st.one_of(_V4, _V6, _ODD, st.just("192.0.2.0/24")), max_size=4),
+)
+
+
+@given(setting=_SETTINGS, hosts=st.lists(_HOSTS, min_size=1, max_size=4))
+@example(setting="10.0.0.0/8", hosts=["192.0.2.7", "10.0.0.1"])  # a trusted network
+@example(setting=["192.0.2.0/24", "::1"], hosts=["198.51.100.1", "192.0.2.7", "::1"])
+@example(setting="proxy.internal,10.0.0.1", hosts=["192.0.2.7", "proxy.internal"])  # a literal
+@example(setting="127.0.0.1,::1", hosts=["192.0.2.7", "0:0::1", "127.0.0.1"])  # IPv6 spelt another way
+def test_trusted_proxies_answer_as_uvicorn_does(setting: list[str] | str, hosts: list[str]) -> None:
+    ours, theirs = TrustedProxies(setting), _TrustedHosts(setting)
+    for host in hosts:
+        assert (host in ours) is (host in theirs), host
+    chain = ", ".join(hosts)
+    assert ours.get_trusted_client_address(chain) == theirs.get_trusted_client_address(chain)

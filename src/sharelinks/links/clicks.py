@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
+import hashlib
 import logging
 import os
 import time
@@ -76,11 +76,14 @@ class Tally:
 
 
 class Visitors:
-    """Visitor identity without keeping IPs: HMAC with a random salt per UTC day, held only in memory.
+    """Visitor identity without keeping IPs: a keyed hash with a random salt per UTC day, held only
+    in memory.
 
     The salt dies with the day (and the process), so a stored hash cannot be tied to an IP later.
     The one-hour repeat window is kept apart, under a salt of the process's own that is never
     stored: keyed by the daily hash it forgot every visitor at midnight (23:50 and 00:10 counted twice).
+    Keyed BLAKE2b is the MAC (a keyed hash by design, as HMAC makes one of SHA-256): 0.5 µs against
+    1.45 for `hmac.digest`, and every click from a new visitor needs two, on the event loop.
     """
 
     def __init__(self) -> None:
@@ -95,11 +98,11 @@ class Visitors:
         if today != self._day:
             self._day, self._salt = today, os.urandom(32)
             self._seen_today.clear()
-        return hmac.digest(self._salt, ip.encode(), "sha256").hex()[:32]
+        return hashlib.blake2b(ip.encode(), key=self._salt, digest_size=16).hexdigest()
 
     def key(self, ip: str) -> bytes:
         """The visitor as the repeat window knows it, whatever the day."""
-        return hmac.digest(self._window_salt, ip.encode(), "sha256")[:16]
+        return hashlib.blake2b(ip.encode(), key=self._window_salt, digest_size=16).digest()
 
     def counted(self, link: int | str, visitor: bytes, now: float) -> bool:
         """True unless this visitor (`key`) was counted on this link within the last hour."""
@@ -308,7 +311,7 @@ class ClickRecorder:
 @dataclass
 class Prepared:
     """A flush's rows and tallies as its slices build them. IP hashes and window keys are remembered
-    for this flush only: within a batch one visitor's repeat clicks cost one HMAC of each, and no IP
+    for this flush only: within a batch one visitor's repeat clicks cost one hash of each, and no IP
     outlives the flush."""
 
     rows: list[tuple[Any, ...]] = field(default_factory=list)

@@ -30,7 +30,8 @@ click_blocks = Table(
 
 # The view, for reading (it is not in `metadata`: the migrations create it, and the schema check
 # compares tables only). `id` is the block's id * CLICK_ID_STRIDE + the click's place in it.
-# ip_hash: HMAC-SHA256 of the IP with a salt that rotates daily and never leaves the process.
+# ip_hash: keyed BLAKE2b (16 bytes, hex) of the IP with a salt that rotates daily and never leaves
+# the process (HMAC-SHA256 in clicks stored before 2026-11-28; the same length).
 # is_unique: counted, i.e. not a bot and not a repeat from the same visitor within the hour.
 CLICK_ID_STRIDE = 10_000
 clicks = Table(

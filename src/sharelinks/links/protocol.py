@@ -21,11 +21,11 @@ from collections.abc import Coroutine
 from typing import Any, ClassVar, cast
 
 from uvicorn.config import Config
-from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from sharelinks.http.cork import CorkedTransport
+from sharelinks.links.forwarded import trusted_proxies
 from sharelinks.links.handler import Answer, LinkHandler, Route, Visit, host_name
 
 log = logging.getLogger("sharelinks.links")
@@ -100,7 +100,7 @@ class LinkProtocol(asyncio.Protocol):
         self.write_paused = False
         self._defaults: list[tuple[bytes, bytes]] | None = None
         self._defaults_wire = b""
-        self.proxies = ProxyHeadersMiddleware(None, config.forwarded_allow_ips).trusted_hosts  # type: ignore[arg-type]
+        self.proxies = trusted_proxies(config.forwarded_allow_ips)
 
     # -- connection life ------------------------------------------------------------------------
 
