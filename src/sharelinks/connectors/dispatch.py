@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -152,17 +153,19 @@ class ConnectorDispatcher:
         items = [message.event for _, message in batch]
         auth = vendor.auth_headers(credentials, options)
 
+        async def send(c: Any) -> Result:
+            return await self._request(connector, credentials, c.method, c.url, {**auth, **c.headers}, c.body)
+
         async def call(c: Any) -> Result:
             await self._wait_for_token(connector)  # a hold found while polling: the job is polled anyway
-            return await self._request(connector, credentials, c.method, c.url, {**auth, **c.headers}, c.body)
+            return await send(c)
 
         held = await self._wait_for_token(connector)
         if held:
             await self._defer(batch, held)
             return
         start = vendor.bulk_call(base, items, options)
-        result = await self._request(connector, credentials, start.method, start.url, {**auth, **start.headers},
-                                     start.body)  # fmt: skip
+        result = await send(start)
         verdict = vendor.classify(result.status, result.headers, result.body, items, options)
         failed: dict[int, str] = {}
         if verdict.kind == "ok":
@@ -180,7 +183,7 @@ class ConnectorDispatcher:
             elif state == "done_with_errors":
                 report = await call(vendor.bulk_errors_call(base, job_id, options))
                 failed = vendor.bulk_failures(report.body, items, options) if report.ok else {}
-            verdict = Verdict(verdict.kind, verdict.message, failed, verdict.retry_after)
+            verdict = replace(verdict, failed=failed)
         await self._note(connector, verdict)
         self._settle(batch, verdict, {**auth, **start.headers}, start.body, result, started_at)
 

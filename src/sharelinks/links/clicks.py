@@ -30,6 +30,7 @@ from typing import Any, NamedTuple
 import prometheus_client
 from sqlalchemy import Connection, delete, insert, select
 
+from sharelinks import clock
 from sharelinks.db.database import Database
 from sharelinks.db.rows import execute_values
 from sharelinks.links.bots import is_bot
@@ -240,7 +241,7 @@ class ClickRecorder:
 
     async def purge_expired(self) -> int:
         """Delete the click log's blocks older than the retention, a batch at a time; how many."""
-        before = datetime.now(UTC) - timedelta(days=self.retention_days)
+        before = clock.now() - timedelta(days=self.retention_days)
         removed = 0
         while True:
             count = await self.db.run_aside(purge, before)
