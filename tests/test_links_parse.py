@@ -10,10 +10,11 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
-from hypothesis import example, given
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from uvicorn._types import Scope
 from uvicorn.config import Config
-from uvicorn.middleware.proxy_headers import _TrustedHosts
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware, _TrustedHosts
 from uvicorn.server import ServerState
 
 from sharelinks.links.forwarded import TrustedProxies
@@ -151,3 +152,80 @@ def test_trusted_proxies_answer_as_uvicorn_does(setting: list[str] | str, hosts:
         assert (host in ours) is (host in theirs), host
     chain = ", ".join(hosts)
     assert ours.get_trusted_client_address(chain) == theirs.get_trusted_client_address(chain)
+
+
+# Heads built from the lines that matter to either parser, in any order and any case, with values
+# that are ordinary, padded, empty, or broken (a bare CR or LF, a vertical tab).
+_NAMES = ["Host", "host", "HOST", "User-Agent", "user-agent", "Referer", "X-Forwarded-For", "x-forwarded-for",
+          "X-Forwarded-Proto", "Connection", "Content-Length", "Transfer-Encoding", "Upgrade", "Expect",
+          "Accept", "Cookie", "X-Hostname", "Host ", "X\x01"]  # fmt: skip
+_VALUES = ["share.yourbrand.com", " s.example:8080 ", "", "  ", "close", "keep-alive", " Keep-Alive ",
+           "Upgrade, close", "closed", "0", "5", "chunked", "198.51.100.1", "198.51.100.1, 10.0.0.1",
+           " https", "HTTPS", "http ", "wss", "ftp", "Mozilla/5.0 (X11)", "\x0bx\x0b", "a\nb", "a\rb",
+           "a: b"]  # fmt: skip
+_LINES = st.lists(st.tuples(st.sampled_from(_NAMES), st.sampled_from(_VALUES)), max_size=6)
+_REQUEST = st.sampled_from(["GET /alex01 HTTP/1.1", "HEAD /alex01?qr=1 HTTP/1.0", "GET /s/x?a=%20 HTTP/1.1",
+                            "POST /alex01 HTTP/1.1", "GET /a HTTP/1.2"])  # fmt: skip
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])  # each example sets what it reads
+@given(request=_REQUEST, host_first=st.booleans(), lines=_LINES, peer=st.sampled_from(["10.0.0.1", "192.0.2.7"]),
+       tls=st.booleans())  # fmt: skip
+@example(
+    request="GET /alex01 HTTP/1.1",
+    host_first=True,
+    peer="10.0.0.1",
+    tls=False,
+    lines=[("X-Forwarded-For", "198.51.100.1"), ("x-forwarded-for", "10.0.0.1")],
+)  # two lines, joined
+@example(
+    request="GET /alex01 HTTP/1.1",
+    host_first=True,
+    peer="10.0.0.1",
+    tls=False,
+    lines=[("User-Agent", " Mozilla/5.0 (X11)\x0b"), ("Referer", "\x0bx\x0b ")],
+)  # padding, as bytes.strip sees it
+def test_the_one_match_reads_a_head_as_the_general_parser_does(
+    protocol: LinkProtocol, request: str, host_first: bool, lines: list[tuple[str, str]], peer: str, tls: bool
+) -> None:
+    protocol.peer, protocol.tls = peer, tls
+    lines = [("Host", "share.yourbrand.com"), *lines] if host_first else lines
+    head = "\r\n".join([request, *(f"{name}:{value}" for name, value in lines)]).encode("latin-1")
+    assert protocol._parse(head) == protocol._parse_any(head)
+
+
+def test_host_first_heads_take_the_one_match(protocol: LinkProtocol, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test above cannot tell which parser answered: this one can (the other one is made to fail)."""
+    monkeypatch.setattr(protocol, "_parse_any", lambda head: pytest.fail(f"general parser used for {head!r}"))
+    assert parse(protocol, BROWSER_HEAD) is not None
+    proxied = parse(protocol, "GET /a HTTP/1.1\r\nHost: s\r\nX-Forwarded-For: 203.0.113.9\r\nX-Forwarded-Proto: https")
+    assert proxied is not None and proxied.close is False
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        [(b"x-forwarded-for", b"198.51.100.1, 10.0.0.1"), (b"x-forwarded-proto", b"https")],
+        [(b"x-forwarded-for", b"198.51.100.1"), (b"x-forwarded-for", b" 203.0.113.5 ")],
+        [(b"x-forwarded-proto", b" HTTPS ")],  # not one of uvicorn's schemes: left as it was
+        [(b"x-forwarded-proto", b"http")],
+        [(b"x-forwarded-proto", b"wss")],
+        [(b"x-forwarded-for", b"")],
+    ],
+)
+@pytest.mark.parametrize(("peer", "tls"), [("10.0.0.1", True), ("10.0.0.1", False), ("192.0.2.7", True)])
+def test_proxy_headers_are_read_as_uvicorns_middleware_reads_them(
+    protocol: LinkProtocol, lines: list[tuple[bytes, bytes]], peer: str, tls: bool
+) -> None:
+    seen: dict[str, object] = {}
+
+    async def app(scope: Scope, receive: object, send: object) -> None:
+        seen.update(scope)
+
+    scope = {"type": "http", "client": (peer, 5000), "scheme": "https" if tls else "http", "headers": lines}
+    asyncio.run(ProxyHeadersMiddleware(app, trusted_hosts="10.0.0.1")(scope, None, None))  # type: ignore[arg-type]
+    protocol.peer, protocol.tls = peer, tls
+    head = b"GET /a HTTP/1.1\r\nHost: s" + b"".join(b"\r\n" + name + b": " + value for name, value in lines)
+    visit = protocol._parse(head)
+    assert visit is not None
+    assert (visit.client, visit.secure) == (seen["client"][0], seen["scheme"] == "https")  # type: ignore[index]

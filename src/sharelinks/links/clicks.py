@@ -204,12 +204,14 @@ class ClickRecorder:
 
     def add(self, click: RawClick) -> None:
         """The only call on the redirect path: an append."""
-        if len(self._buffer) >= BUFFER_MAX:
-            DROPPED.inc()
-            return
-        self._buffer.append(click)
-        if len(self._buffer) == FLUSH_AT:
-            self._wake.set()
+        buffer = self._buffer
+        if len(buffer) >= FLUSH_AT:
+            if len(buffer) >= BUFFER_MAX:
+                DROPPED.inc()
+                return
+            if len(buffer) == FLUSH_AT:
+                self._wake.set()
+        buffer.append(click)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="click-recorder")

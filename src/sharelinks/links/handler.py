@@ -48,11 +48,12 @@ _REASONS = {200: b"OK", 302: b"Found", 400: b"Bad Request", 404: b"Not Found", 5
 class Answer:
     """A response. Those of a warm link are built once and shared, so their HTTP/1.1 head is too."""
 
-    __slots__ = ("_head", "body", "headers", "status")
+    __slots__ = ("_head", "_tail", "_wire", "body", "headers", "status")
 
     def __init__(self, status: int, headers: Headers, body: bytes = b"") -> None:
         self.status, self.headers, self.body = status, headers, body
         self._head: bytes | None = None
+        self._tail = self._wire = b""
 
     def head(self) -> bytes:
         """The status line and headers as HTTP/1.1 sends them, each line ending in CRLF."""
@@ -61,6 +62,13 @@ class Answer:
             lines += [name + b": " + value for name, value in self.headers]
             self._head = b"\r\n".join(lines) + b"\r\n"
         return self._head
+
+    def wire(self, tail: bytes) -> bytes:
+        """The whole answer as sent, `tail` (the server's own header lines and the blank line) after
+        its head. Kept for the last tail: that changes once a second (the Date line)."""
+        if tail != self._tail:
+            self._tail, self._wire = tail, self.head() + tail + self.body
+        return self._wire
 
 
 class Kind(Enum):
@@ -147,7 +155,14 @@ class LinkHandler:
         entry = self._warm.get((visit.host, visit.path))
         if entry is None or entry[1] != self.targets.generation or entry[2] < time.monotonic():
             return None
-        return self._answer_rendered(entry[0], visit)
+        rendered = entry[0]
+        if visit.query:
+            return self._answer_rendered(rendered, visit)
+        # Nearly every visit: no query of the visitor's to carry over. `_answer_rendered` inlined.
+        if visit.method == "GET":
+            click = (clock.timestamp(), rendered.clicked, visit.client, visit.user_agent, visit.referer, False)
+            self.recorder.add(click)
+        return rendered.secure if visit.secure else rendered.plain
 
     def answer_cached(self, route: Route, visit: Visit) -> Answer | None:
         """The answer when it needs no database (the warm path), else None."""
