@@ -166,25 +166,14 @@ _VALUES = ["share.yourbrand.com", " s.example:8080 ", "", "  ", "close", "keep-a
 _LINES = st.lists(st.tuples(st.sampled_from(_NAMES), st.sampled_from(_VALUES)), max_size=6)
 _REQUEST = st.sampled_from(["GET /alex01 HTTP/1.1", "HEAD /alex01?qr=1 HTTP/1.0", "GET /s/x?a=%20 HTTP/1.1",
                             "POST /alex01 HTTP/1.1", "GET /a HTTP/1.2"])  # fmt: skip
+_BEHIND_A_PROXY = {"request": "GET /alex01 HTTP/1.1", "host_first": True, "peer": "10.0.0.1", "tls": False}
 
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])  # each example sets what it reads
 @given(request=_REQUEST, host_first=st.booleans(), lines=_LINES, peer=st.sampled_from(["10.0.0.1", "192.0.2.7"]),
        tls=st.booleans())  # fmt: skip
-@example(
-    request="GET /alex01 HTTP/1.1",
-    host_first=True,
-    peer="10.0.0.1",
-    tls=False,
-    lines=[("X-Forwarded-For", "198.51.100.1"), ("x-forwarded-for", "10.0.0.1")],
-)  # two lines, joined
-@example(
-    request="GET /alex01 HTTP/1.1",
-    host_first=True,
-    peer="10.0.0.1",
-    tls=False,
-    lines=[("User-Agent", " Mozilla/5.0 (X11)\x0b"), ("Referer", "\x0bx\x0b ")],
-)  # padding, as bytes.strip sees it
+@example(**_BEHIND_A_PROXY, lines=[("X-Forwarded-For", "198.51.100.1"), ("x-forwarded-for", "10.0.0.1")])  # joined
+@example(**_BEHIND_A_PROXY, lines=[("User-Agent", " Mozilla/5.0 (X11)\x0b"), ("Referer", "\x0bx\x0b ")])  # padded
 def test_the_one_match_reads_a_head_as_the_general_parser_does(
     protocol: LinkProtocol, request: str, host_first: bool, lines: list[tuple[str, str]], peer: str, tls: bool
 ) -> None:
