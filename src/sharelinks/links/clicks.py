@@ -263,8 +263,7 @@ class ClickRecorder:
             return len(batch)
 
     def _prepare(self, batch: list[RawClick], into: Prepared) -> None:
-        rows, tallies, ip_hashes = into.rows, into.tallies, into.ip_hashes
-        visitor_keys = into.visitor_keys
+        rows, tallies, known = into.rows, into.tallies, into.visitors
         visitors = self.visitors
         if batch:
             visitors.prune(batch[0][0])
@@ -272,18 +271,16 @@ class ClickRecorder:
         bots = repeats = 0
         for at, clicked, ip, user_agent, referer, via_qr in batch:
             day = int(at // 86400)
-            ip_hash = ip_hashes.get((ip, day))
-            if ip_hash is None:
-                ip_hash = ip_hashes[(ip, day)] = visitors.hash(ip, day)
+            seen_ip = known.get(ip)
+            if seen_ip is None or seen_ip[0] != day:
+                seen_ip = known[ip] = (day, visitors.hash(ip, day), visitors.key(ip))
+            _, ip_hash, visitor = seen_ip
             sid, code, program_id, person_id = clicked
             if is_bot(user_agent):
                 bot, counted = True, False
                 bots += 1
             else:
                 bot = False
-                visitor = visitor_keys.get(ip)
-                if visitor is None:
-                    visitor = visitor_keys[ip] = visitors.key(ip)
                 # Counted unless this visitor was counted on this link within the hour.
                 seen = (sid if sid is not None else code.lower(), visitor)
                 last = last_counted.get(seen)
@@ -313,11 +310,10 @@ class ClickRecorder:
 @dataclass
 class Prepared:
     """A flush's rows and tallies as its slices build them. IP hashes and window keys are remembered
-    for this flush only: within a batch one visitor's repeat clicks cost one hash of each, and no IP
-    outlives the flush."""
+    for this flush only, by address (one lookup a click): within a batch one visitor's repeat clicks
+    cost one hash of each (both made for a new address, a bot's too), and no IP outlives the flush."""
 
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     tallies: dict[tuple[int, int], Tally] = field(default_factory=dict)  # (link, day number)
     kinds: Counter[str] = field(default_factory=Counter)
-    ip_hashes: dict[tuple[str, int], str] = field(default_factory=dict)
-    visitor_keys: dict[str, bytes] = field(default_factory=dict)
+    visitors: dict[str, tuple[int, str, bytes]] = field(default_factory=dict)  # ip → (day, its hash, its key)
