@@ -132,9 +132,7 @@ class ConnectorDispatcher:
             return
         items = [message.event for _, message in jobs]
         base = vendor.base_url(options, connector.base_url)
-        held = await self._wait_for_token(connector)
-        if held:
-            await self._defer(jobs, held)
+        if not await self._token_or_defer(connector, jobs):
             return
         if isinstance(vendor, HubSpot) and (connector.id, options["property"]) not in self._prepared:
             await self._create_property(connector, credentials, base)
@@ -160,9 +158,7 @@ class ConnectorDispatcher:
             await self._wait_for_token(connector)  # a hold found while polling: the job is polled anyway
             return await send(c)
 
-        held = await self._wait_for_token(connector)
-        if held:
-            await self._defer(batch, held)
+        if not await self._token_or_defer(connector, batch):
             return
         start = vendor.bulk_call(base, items, options)
         result = await send(start)
@@ -223,6 +219,13 @@ class ConnectorDispatcher:
             if wait > HOLD_AFTER_SECONDS:
                 return wait
             await asyncio.sleep(wait)
+
+    async def _token_or_defer(self, connector: Connector, jobs: list[Job]) -> bool:
+        """A token for sending `jobs`: True. Or, the connector held, `jobs` given back: False."""
+        held = await self._wait_for_token(connector)
+        if held:
+            await self._defer(jobs, held)
+        return not held
 
     async def _defer(self, jobs: list[Job], seconds: float) -> None:
         """Messages of a held connector back to the queue untried, due when the hold ends."""
