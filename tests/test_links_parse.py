@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -206,15 +207,41 @@ def test_host_first_heads_take_the_one_match(protocol: LinkProtocol, monkeypatch
 def test_proxy_headers_are_read_as_uvicorns_middleware_reads_them(
     protocol: LinkProtocol, lines: list[tuple[bytes, bytes]], peer: str, tls: bool
 ) -> None:
-    seen: dict[str, object] = {}
+    protocol.peer, protocol.tls = peer, tls
+    head = b"GET /a HTTP/1.1\r\nHost: s" + b"".join(b"\r\n" + name + b": " + value for name, value in lines)
+    visit = protocol._parse(head)
+    assert visit is not None
+    assert (visit.client, visit.secure) == _uvicorn_sees(lines, peer, tls, "10.0.0.1")
+
+
+# X-Forwarded-For values as proxies write them and as they should not: one address or a chain,
+# ports, brackets, padding (str.strip() also strips \x1c-\x1f, \x85 and \xa0; bytes.strip() does not).
+_PADDING = st.sampled_from(["", " ", "\t", " \x1c", "\xa0", "\x85 "])
+_FORWARDED_FOR = st.lists(st.tuples(_PADDING, _HOSTS, _PADDING).map("".join), min_size=1, max_size=3).map(",".join)
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])  # each example sets what it reads
+@given(setting=_SETTINGS, forwarded_for=_FORWARDED_FOR, peer=st.sampled_from(["10.0.0.1", "127.0.0.1", "192.0.2.7"]))
+@example(setting="10.0.0.1", forwarded_for="198.51.100.1 \x1c", peer="10.0.0.1")  # stripped as str, not bytes
+@example(setting="10.0.0.1", forwarded_for="[x]", peer="10.0.0.1")  # brackets taken off, with no colon in
+@example(setting="*", forwarded_for="198.51.100.1:8080", peer="192.0.2.7")  # the port taken off
+def test_any_forwarded_for_is_read_as_uvicorns_middleware_reads_it(
+    protocol: LinkProtocol, setting: list[str] | str, forwarded_for: str, peer: str
+) -> None:
+    protocol.peer, protocol.proxies = peer, TrustedProxies(setting)
+    line = (b"x-forwarded-for", forwarded_for.encode("latin-1"))
+    visit = protocol._parse(b"GET /a HTTP/1.1\r\nHost: s\r\nX-Forwarded-For: " + line[1])
+    assert visit is not None
+    assert visit.client == _uvicorn_sees([line], peer, False, setting)[0]
+
+
+def _uvicorn_sees(lines: list[tuple[bytes, bytes]], peer: str, tls: bool, trusted: list[str] | str) -> tuple[str, bool]:
+    """The client address and whether the scheme is https, after uvicorn's ProxyHeadersMiddleware."""
+    seen: dict[str, Any] = {}
 
     async def app(scope: Scope, receive: object, send: object) -> None:
         seen.update(scope)
 
     scope = {"type": "http", "client": (peer, 5000), "scheme": "https" if tls else "http", "headers": lines}
-    asyncio.run(ProxyHeadersMiddleware(app, trusted_hosts="10.0.0.1")(scope, None, None))  # type: ignore[arg-type]
-    protocol.peer, protocol.tls = peer, tls
-    head = b"GET /a HTTP/1.1\r\nHost: s" + b"".join(b"\r\n" + name + b": " + value for name, value in lines)
-    visit = protocol._parse(head)
-    assert visit is not None
-    assert (visit.client, visit.secure) == (seen["client"][0], seen["scheme"] == "https")  # type: ignore[index]
+    asyncio.run(ProxyHeadersMiddleware(app, trusted_hosts=trusted)(scope, None, None))  # type: ignore[arg-type]
+    return seen["client"][0], seen["scheme"] == "https"

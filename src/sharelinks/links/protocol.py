@@ -329,7 +329,10 @@ class LinkProtocol(asyncio.Protocol):
         client, secure = self.peer, self.tls
         if self.config.proxy_headers and self.peer in self.proxies:
             if forwarded_for is not None:
-                client = self.proxies.get_trusted_client_address(forwarded_for.decode("latin-1"))[0] or client
+                if b"," in forwarded_for or b":" in forwarded_for or b"[" in forwarded_for:
+                    client = self.proxies.get_trusted_client_address(forwarded_for.decode("latin-1"))[0] or client
+                else:  # one address, no port: uvicorn answers it whether it trusts it or not (in five calls)
+                    client = forwarded_for.decode("latin-1").strip() or client
             if forwarded_proto is not None:
                 scheme = forwarded_proto.decode("latin-1").strip()
                 if scheme in _SCHEMES:  # uvicorn leaves the scheme alone for anything else
