@@ -44,7 +44,8 @@ def protocol() -> Iterator[LinkProtocol]:
 
 
 def parse(protocol: LinkProtocol, head: str) -> Visit | None:
-    return protocol._parse(head.encode("latin-1"))
+    fields = protocol._parse(head.encode("latin-1"))
+    return None if fields is None else Visit(*fields)
 
 
 def test_a_browser_request(protocol: LinkProtocol) -> None:
@@ -170,11 +171,17 @@ _REQUEST = st.sampled_from(["GET /alex01 HTTP/1.1", "HEAD /alex01?qr=1 HTTP/1.0"
 _BEHIND_A_PROXY = {"request": "GET /alex01 HTTP/1.1", "host_first": True, "peer": "10.0.0.1", "tls": False}
 
 
+# Lines before Host only, or on both sides of it (the later counts): wrk's order, and worse.
+_AROUND_HOST = [("User-Agent", "a"), ("Referer", "r"), ("X-Forwarded-Proto", "https"), ("Connection", "close"),
+                ("X-Forwarded-For", "198.51.100.1"), ("host", "s"), ("User-Agent", "")]  # fmt: skip
+
+
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])  # each example sets what it reads
 @given(request=_REQUEST, host_first=st.booleans(), lines=_LINES, peer=st.sampled_from(["10.0.0.1", "192.0.2.7"]),
        tls=st.booleans())  # fmt: skip
 @example(**_BEHIND_A_PROXY, lines=[("X-Forwarded-For", "198.51.100.1"), ("x-forwarded-for", "10.0.0.1")])  # joined
 @example(**_BEHIND_A_PROXY, lines=[("User-Agent", " Mozilla/5.0 (X11)\x0b"), ("Referer", "\x0bx\x0b ")])  # padded
+@example(**{**_BEHIND_A_PROXY, "host_first": False}, lines=_AROUND_HOST)
 def test_the_one_match_reads_a_head_as_the_general_parser_does(
     protocol: LinkProtocol, request: str, host_first: bool, lines: list[tuple[str, str]], peer: str, tls: bool
 ) -> None:
@@ -184,12 +191,15 @@ def test_the_one_match_reads_a_head_as_the_general_parser_does(
     assert protocol._parse(head) == protocol._parse_any(head)
 
 
-def test_host_first_heads_take_the_one_match(protocol: LinkProtocol, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The test above cannot tell which parser answered: this one can (the other one is made to fail)."""
+def test_usual_heads_take_the_one_match(protocol: LinkProtocol, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test above cannot tell which parser answered: this one can (the other one is made to fail).
+    Host first, as browsers send it, or after other lines, as wrk does."""
     monkeypatch.setattr(protocol, "_parse_any", lambda head: pytest.fail(f"general parser used for {head!r}"))
     assert parse(protocol, BROWSER_HEAD) is not None
     proxied = parse(protocol, "GET /a HTTP/1.1\r\nHost: s\r\nX-Forwarded-For: 203.0.113.9\r\nX-Forwarded-Proto: https")
     assert proxied is not None and proxied.close is False
+    wrk = parse(protocol, "GET /a HTTP/1.1\r\nUser-Agent: Mozilla/5.0 (bench)\r\nHost: s")  # Host after another line
+    assert wrk is not None and (wrk.host, wrk.user_agent) == ("s", "Mozilla/5.0 (bench)")
 
 
 @pytest.mark.parametrize(
@@ -209,7 +219,7 @@ def test_proxy_headers_are_read_as_uvicorns_middleware_reads_them(
 ) -> None:
     protocol.peer, protocol.tls = peer, tls
     head = b"GET /a HTTP/1.1\r\nHost: s" + b"".join(b"\r\n" + name + b": " + value for name, value in lines)
-    visit = protocol._parse(head)
+    visit = parse(protocol, head.decode("latin-1"))
     assert visit is not None
     assert (visit.client, visit.secure) == _uvicorn_sees(lines, peer, tls, "10.0.0.1")
 
@@ -230,7 +240,7 @@ def test_any_forwarded_for_is_read_as_uvicorns_middleware_reads_it(
 ) -> None:
     protocol.peer, protocol.proxies = peer, TrustedProxies(setting)
     line = (b"x-forwarded-for", forwarded_for.encode("latin-1"))
-    visit = protocol._parse(b"GET /a HTTP/1.1\r\nHost: s\r\nX-Forwarded-For: " + line[1])
+    visit = parse(protocol, "GET /a HTTP/1.1\r\nHost: s\r\nX-Forwarded-For: " + forwarded_for)
     assert visit is not None
     assert visit.client == _uvicorn_sees([line], peer, False, setting)[0]
 

@@ -48,12 +48,12 @@ _REASONS = {200: b"OK", 302: b"Found", 400: b"Bad Request", 404: b"Not Found", 5
 class Answer:
     """A response. Those of a warm link are built once and shared, so their HTTP/1.1 head is too."""
 
-    __slots__ = ("_head", "_tail", "_wire", "body", "headers", "status")
+    __slots__ = ("_head", "body", "headers", "status", "wire_bytes", "wire_tail")
 
     def __init__(self, status: int, headers: Headers, body: bytes = b"") -> None:
         self.status, self.headers, self.body = status, headers, body
         self._head: bytes | None = None
-        self._tail = self._wire = b""
+        self.wire_tail = self.wire_bytes = b""
 
     def head(self) -> bytes:
         """The status line and headers as HTTP/1.1 sends them, each line ending in CRLF."""
@@ -65,10 +65,11 @@ class Answer:
 
     def wire(self, tail: bytes) -> bytes:
         """The whole answer as sent, `tail` (the server's own header lines and the blank line) after
-        its head. Kept for the last tail: that changes once a second (the Date line)."""
-        if tail != self._tail:
-            self._tail, self._wire = tail, self.head() + tail + self.body
-        return self._wire
+        its head. Kept with the last tail (`wire_bytes` is current while `wire_tail` is that very
+        tail): it changes once a second (the Date line)."""
+        if tail is not self.wire_tail:
+            self.wire_tail, self.wire_bytes = tail, self.head() + tail + self.body
+        return self.wire_bytes
 
 
 class Kind(Enum):
@@ -97,6 +98,10 @@ class Visit:
     referer: str | None
     secure: bool
     close: bool = False  # the client asked to close the connection after the answer
+
+
+# A Visit's fields in its order, as the fast path reads them (links.protocol).
+VisitFields = tuple[str, str | None, str, bytes, str, str | None, str | None, bool, bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,20 +154,34 @@ class LinkHandler:
             return Route(Kind.MALFORMED, code, program)
         return Route(Kind.REDIRECT, code, program)
 
-    def answer_warm(self, visit: Visit) -> Answer | None:
+    def answer_warm(
+        self,
+        method: str,
+        host: str | None,
+        path: str,
+        query: bytes,
+        client: str,
+        user_agent: str | None,
+        referer: str | None,
+        secure: bool,
+        close: bool = False,
+    ) -> Answer | None:
         """The answer to a redirect for the same host and path as one answered within WARM_SECONDS
-        (the hot path: no routing), or None."""
-        entry = self._warm.get((visit.host, visit.path))
+        (the hot path: no routing), or None. Takes a visit's fields, not a Visit: building one
+        was a twentieth of a redirect's instructions, and most never need it. (`close` comes along
+        with the others; the caller acts on it.)"""
+        entry = self._warm.get((host, path))
         if entry is None or entry[1] != self.targets.generation or entry[2] < time.monotonic():
             return None
         rendered = entry[0]
-        if visit.query:
-            return self._answer_rendered(rendered, visit)
+        if query:
+            return self._answer_rendered(
+                rendered, Visit(method, host, path, query, client, user_agent, referer, secure)
+            )
         # Nearly every visit: no query of the visitor's to carry over. `_answer_rendered` inlined.
-        if visit.method == "GET":
-            click = (clock.timestamp(), rendered.clicked, visit.client, visit.user_agent, visit.referer, False)
-            self.recorder.add(click)
-        return rendered.secure if visit.secure else rendered.plain
+        if method == "GET":
+            self.recorder.add((clock.timestamp(), rendered.clicked, client, user_agent, referer, False))
+        return rendered.secure if secure else rendered.plain
 
     def answer_cached(self, route: Route, visit: Visit) -> Answer | None:
         """The answer when it needs no database (the warm path), else None."""

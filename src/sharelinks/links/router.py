@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from sharelinks.links.handler import LinkHandler, Visit, host_name
+from sharelinks.links.handler import LinkHandler, Visit, VisitFields, host_name
 
 
 class LinkRouter:
@@ -22,16 +22,17 @@ class LinkRouter:
             return
         host, user_agent, referer = _headers(scope)
         client = scope.get("client")
-        visit = Visit(scope["method"], host, scope["path"], scope["query_string"], client[0] if client else "",
-                      user_agent, referer, scope.get("scheme") == "https")  # fmt: skip
-        answer = self.handler.answer_warm(visit)
+        secure = scope.get("scheme") == "https"
+        fields: VisitFields = (scope["method"], host, scope["path"], scope["query_string"],
+                               client[0] if client else "", user_agent, referer, secure, False)  # fmt: skip
+        answer = self.handler.answer_warm(*fields)
         if answer is None:
             await self.handler.refresh()
             route = self.handler.route(host, scope["path"])
             if route is None:
                 await self.app(scope, receive, send)
                 return
-            answer = await self.handler.answer(route, visit)
+            answer = await self.handler.answer(route, Visit(*fields))
         await send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
         await send({"type": "http.response.body", "body": answer.body})
 
