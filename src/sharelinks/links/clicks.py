@@ -87,8 +87,8 @@ class Visitors:
     visitor at midnight (23:50 and 00:10 counted twice). That key is the interpreter's own hash of
     the address (SipHash-1-3, keyed by the process's random secret, as every str's hash is):
     a second BLAKE2b was 3,500 of the 67,000 instructions a redirect from a new visitor cost, and
-    a memory dump that could undo either holds its key too. 64 bits: two visitors share a key once
-    in 2^64 pairs, and then the second's click within the hour counts as a repeat.
+    a memory dump that could undo either holds its key too. 64 bits: any two visitors share a key
+    with odds of 1 in 2^64 (then the second's click within the hour counts as a repeat).
     """
 
     def __init__(self) -> None:

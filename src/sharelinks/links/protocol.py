@@ -212,11 +212,12 @@ class LinkProtocol(asyncio.Protocol):
             answer = handler.answer_warm(*fields)
             if answer is not None:
                 self.buffer = self.buffer[end + 4 :]
-                tail = self.tail
-                if fields[8] or tail[0] is not self.server_state.default_headers:
-                    self._write(answer, fields[8])
-                else:  # `_write` inlined, for nearly every redirect
-                    self.transport.write(answer.wire_bytes if answer.wire_tail is tail[1] else answer.wire(tail[1]))  # type: ignore[union-attr]
+                close, (defaults, tail) = fields[8], self.tail
+                if close or defaults is not self.server_state.default_headers:
+                    self._write(answer, close)
+                else:  # `_write` inlined for nearly every redirect (the transport is open: `_serve` runs)
+                    wire = answer.wire_bytes if answer.wire_tail is tail else answer.wire(tail)
+                    self.transport.write(wire)  # type: ignore[union-attr]
                 continue
             visit = Visit(*fields)
             if not handler.domains_fresh():
