@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sharelinks import clock
+from sharelinks.connectors.vendors import VENDORS
 from sharelinks.db.database import Database
 from sharelinks.testing import vendors
 from sharelinks.testing.vendors import FakeVendors
@@ -130,6 +131,30 @@ def test_rejected_credentials_pause_until_they_are_fixed(setup: TestClient, auth
     fixed = setup.put(f"/v6/connectors/{created['id']}", headers=auth, json={"credentials": CREDENTIALS["braze"]})
     assert fixed.status_code == 200 and fixed.json()["status"] == "active"
     wait_until(lambda: fake.contact("braze", "alex@example.com"))
+
+
+@pytest.mark.parametrize(
+    ("kind", "eu_credentials"),
+    [("iterable", {"api_key": vendors.ITERABLE_EU_KEY}),
+     ("customerio", {"site_id": vendors.CIO_EU[0], "api_key": vendors.CIO_EU[1]})],
+)  # fmt: skip
+def test_a_key_works_only_in_its_own_data_centre(
+    setup: TestClient, auth: dict, monkeypatch: pytest.MonkeyPatch, kind: str, eu_credentials: dict
+) -> None:
+    """No base_url: the region picks the host (here two fakes, one per data centre)."""
+    with FakeVendors(region="us") as us, FakeVendors(region="eu") as eu:
+        monkeypatch.setattr(VENDORS[kind], "hosts", {"us": us.url, "eu": eu.url})
+        body = {"type": kind, "name": kind, "program_label": "refer-a-friend", "credentials": eu_credentials}
+        created = setup.post("/v6/connectors", headers=auth, json=body).json()  # region left to its default, us
+        send_event(setup, auth, "alex@example.com")
+        wait_until(lambda: [e for e in webhook_events(setup, auth) if e["status"] == "paused"])
+        connector = setup.get(f"/v6/connectors/{created['id']}", headers=auth).json()
+        assert connector["status"] == "unauthorized" and "this connector's region is us" in connector["last_error"]
+        assert (us.calls(kind), eu.calls(kind)) == (1, 0)
+        moved = setup.put(f"/v6/connectors/{created['id']}", headers=auth, json={"options": {"region": "eu"}})
+        assert moved.status_code == 200 and moved.json()["status"] == "active", moved.text
+        wait_until(lambda: eu.contact(kind, "alex@example.com"))
+        assert us.calls(kind) == 1 and not us.contacts(kind)
 
 
 def test_sfmc_refreshes_an_expired_token_once(setup: TestClient, auth: dict, fake: FakeVendors) -> None:

@@ -127,7 +127,8 @@ def list_connectors(conn: Connection) -> list[Connector]:
 
 
 def update_connector(conn: Connection, box: SecretBox, raw_id: str, body: Fields, policy: NetworkPolicy) -> Connector:
-    """New credentials resume a connector paused as unauthorized, and its paused messages."""
+    """New credentials or another host (a region, an SFMC subdomain, a base_url) resume a connector
+    paused as unauthorized, and its paused messages: either may be what the vendor refused."""
     body.only({"name", "credentials", "options", "base_url"})
     found = require(conn, raw_id)
     vendor = found.vendor
@@ -140,19 +141,19 @@ def update_connector(conn: Connection, box: SecretBox, raw_id: str, body: Fields
     values["options"] = options
     base_url = body.string("base_url") if body.has("base_url") else found.base_url
     values["base_url"] = _check_base(vendor, options, base_url, policy)
+    url = vendor.base_url(options, values["base_url"])
     raw_credentials = body.obj("credentials")
     if raw_credentials is not None:
         credentials = vendor.check_credentials(raw_credentials.data)
         values["credentials"] = box.seal(orjson.dumps(credentials).decode(), found.id)
+    retry = raw_credentials is not None or url != vendor.base_url(found.options, found.base_url)
+    if retry:
         values["status"], values["last_error"] = "active", None
     conn.execute(update(connectors).where(connectors.c.id == found.id).values(**values))
     if found.webhook_id is not None:
-        conn.execute(
-            update(webhooks_table)
-            .where(webhooks_table.c.id == found.webhook_id)
-            .values(url=vendor.base_url(options, values["base_url"]), updated_at=clock.now())
-        )
-        if raw_credentials is not None:
+        webhook = webhooks_table.c.id == found.webhook_id
+        conn.execute(update(webhooks_table).where(webhook).values(url=url, updated_at=clock.now()))
+        if retry:
             resume(conn, found.webhook_id)
     webhooks.subscribers.clear()
     return require(conn, raw_id)

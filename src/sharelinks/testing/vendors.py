@@ -3,6 +3,8 @@
 Modelled from shared/spec/vendor-contracts.md §8: each vendor's auth and its 401 body, upsert
 semantics, batch limits, rate limiting with the vendor's own 429 shape, partial failures, conflicts,
 SFMC's token endpoint with expiring tokens. Every request is recorded; `contact()` reads stored values.
+A fake is one data centre (`region`): Iterable and Customer.io take only that region's keys, as a
+key works only in its own (§10).
 
     with FakeVendors() as fake:
         fake.limit("klaviyo", 10, 1.0)         # at most 10 requests per 1 s window, then 429
@@ -26,10 +28,12 @@ from sharelinks.testing.receiver import Received, Receiver
 
 HUBSPOT_TOKEN = "pat-na1-test-token"
 KLAVIYO_KEY = "pk_test_klaviyo"
-ITERABLE_KEY = "iterable-test-key"
+ITERABLE_KEY = "iterable-test-key"  # the US data centre's; the EU's below
+ITERABLE_EU_KEY = "iterable-test-key-eu"
 SFMC_CLIENT = ("sfmc-client-id", "sfmc-client-secret")
 BRAZE_KEY = "braze-rest-key"
-CIO = ("cio-site", "cio-api-key")
+CIO = ("cio-site", "cio-api-key")  # (site id, API key) in the US data centre
+CIO_EU = ("cio-site-eu", "cio-api-key-eu")
 SFMC_TOKEN_SECONDS = 1080
 
 
@@ -77,10 +81,12 @@ class State:
 
 
 class FakeVendors(Receiver):
-    def __init__(self) -> None:
+    def __init__(self, region: str = "us") -> None:
         super().__init__()
         self.state = State()
         self._state_lock = threading.Lock()
+        self.iterable_key = {"us": ITERABLE_KEY, "eu": ITERABLE_EU_KEY}[region]
+        self.cio = {"us": CIO, "eu": CIO_EU}[region]
 
     # -- test controls ---------------------------------------------------------------------------
 
@@ -331,7 +337,7 @@ class FakeVendors(Receiver):
     # -- Iterable --------------------------------------------------------------------------------
 
     def _iterable_auth(self, request: web.Request) -> web.Response | None:
-        if request.headers.get("Api-Key") != ITERABLE_KEY:  # aiohttp matches header names case-insensitively
+        if request.headers.get("Api-Key") != self.iterable_key:  # aiohttp matches header names case-insensitively
             return _json(401, {"msg": "Invalid API key", "code": "BadApiKey", "params": {"endpoint": request.path}})
         return None
 
@@ -447,7 +453,7 @@ class FakeVendors(Receiver):
     # -- Customer.io -----------------------------------------------------------------------------
 
     def _cio_batch(self, request: web.Request, data: Any, raw: bytes) -> web.Response:
-        expected = "Basic " + base64.b64encode(f"{CIO[0]}:{CIO[1]}".encode()).decode()
+        expected = "Basic " + base64.b64encode(f"{self.cio[0]}:{self.cio[1]}".encode()).decode()
         if request.headers.get("Authorization") != expected:
             return _json(401, {"meta": {"error": "Unauthorized request"}})
         if len(raw) >= 500_000:

@@ -9,7 +9,7 @@ dead-letters at once with the vendor's own message.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import orjson
@@ -182,6 +182,15 @@ class RegionalVendor(Vendor):
 
     def default_base_url(self, options: dict[str, Any]) -> str:
         return self.hosts[options["region"]]
+
+    def classify(self, status: int | None, headers: dict[str, str], body: bytes, items: list[dict[str, Any]],
+                 options: dict[str, Any]) -> Verdict:  # fmt: skip
+        verdict = super().classify(status, headers, body, items, options)
+        if verdict.kind == "unauthorized":  # the likeliest cause after a typo: a key from the other data centre
+            region = options.get("region", "us")
+            hint = f" ({self.title} keys work only in their own data centre; this connector's region is {region})"
+            return replace(verdict, message=(verdict.message or "") + hint)
+        return verdict
 
 
 def json_call(method: str, url: str, headers: dict[str, str], payload: Any) -> Call:
