@@ -82,6 +82,9 @@ def test_query_is_kept_and_our_markers_are_not_passed_on(links: httpx.Client, co
     response = visit(links, f"/{code}?utm_source=email&utm_campaign=spring%20sale&qr=1&advocate_code=forged")
     query = parse_qs(urlsplit(response.headers["location"]).query)
     assert query == {"advocate_code": [code], "utm_source": ["email"], "utm_campaign": ["spring sale"]}
+    for forged in ("advocate_code=forged&utm_source=email", "utm_source=email&advocate_code"):  # no QR marker
+        location = visit(links, f"/{code}?{forged}").headers["location"]
+        assert parse_qs(urlsplit(location).query) == {"advocate_code": [code], "utm_source": ["email"]}
 
 
 def test_embedded_path_works_on_any_host(links: httpx.Client, code: str) -> None:

@@ -16,8 +16,10 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import parse_qsl, quote, urlencode
 
@@ -226,7 +228,7 @@ class LinkHandler:
     def _answer_rendered(self, rendered: Rendered, visit: Visit) -> Answer:
         target = rendered.target
         query, via_qr = visit.query, False
-        if query and (b"qr=" in query or target.program.advocate_param.encode() in query):
+        if query and _marks(target.program.advocate_param)(query):
             pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
             via_qr = any(k == QR_MARKER for k, _ in pairs)
             kept = [(k, v) for k, v in pairs if k not in (QR_MARKER, target.program.advocate_param)]
@@ -304,6 +306,14 @@ class LinkHandler:
         headers = [(b"content-type", media), (b"cache-control", b"public, max-age=86400"),
                    (b"etag", b'"' + etag + b'"'), (b"content-length", str(len(body)).encode())]  # fmt: skip
         return Answer(200, headers, b"" if visit.method == "HEAD" else body)
+
+
+@lru_cache(maxsize=64)
+def _marks(advocate_param: str) -> Callable[[bytes], re.Match[bytes] | None]:
+    """What finds a QR marker or the program's own parameter in a visitor's query, which must then
+    be taken out. One search: on bytes, `in` first tries its operand as an integer, and the TypeError
+    it raises and clears cost ~1,800 instructions a test (a browser's redirect with utm_* had two)."""
+    return re.compile(re.escape(f"{QR_MARKER}=".encode()) + b"|" + re.escape(advocate_param.encode())).search
 
 
 def _redirect(location: bytes, cookie: bytes) -> Answer:

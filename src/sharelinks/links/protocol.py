@@ -88,6 +88,10 @@ _PLAIN_HEAD = re.compile(
     + rb")\r\n(?i:host):" + _VALUE + _lines(before_host=False)
 ).fullmatch  # fmt: skip
 _FORWARDED_FOR_LINE = re.compile(rb"\n(?i:x-forwarded-for):").search
+# A chain, a port or brackets in X-Forwarded-For: uvicorn's parse. One search, not three `in` tests:
+# on bytes `in` first tries its operand as an integer, and the TypeError it raises and clears cost
+# ~1,800 instructions a test (402 → 76 ns for the three).
+_NOT_ONE_ADDRESS = re.compile(rb"[,:\[]").search
 # Bytes a client may send ahead while one of its requests waits on the database; then we stop reading.
 MAX_AHEAD = 65536
 _HOSTS: dict[bytes, str] = {}  # Host header → host name: a handful of program domains make nearly all
@@ -340,9 +344,9 @@ class LinkProtocol(asyncio.Protocol):
                 referer = value.decode("latin-1")
             elif field == _CONNECTION:
                 tokens = value.lower()
-                if b"close" in tokens:
+                if tokens.find(b"close") >= 0:  # not `in`: see _NOT_ONE_ADDRESS
                     keep_alive = False
-                elif b"keep-alive" in tokens:
+                elif tokens.find(b"keep-alive") >= 0:
                     keep_alive = True
             elif field == _FORWARDED_FOR:
                 forwarded_for.append(raw)
@@ -361,7 +365,7 @@ class LinkProtocol(asyncio.Protocol):
         client, secure = self.peer, self.tls
         if self.config.proxy_headers and self.peer in self.proxies:
             if forwarded_for is not None:
-                if b"," in forwarded_for or b":" in forwarded_for or b"[" in forwarded_for:
+                if _NOT_ONE_ADDRESS(forwarded_for):
                     client = self.proxies.get_trusted_client_address(forwarded_for.decode("latin-1"))[0] or client
                 else:  # one address, no port: uvicorn answers it whether it trusts it or not (in five calls)
                     client = forwarded_for.decode("latin-1").strip() or client
